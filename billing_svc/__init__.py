@@ -1,0 +1,1 @@
+"""billing_svc: users, credits, reservations, Stars payments, subscriptions, referrals."""

@@ -1,0 +1,179 @@
+"""Holds on credits for jobs: reserve, capture, release (each exactly once), expiry."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+
+from billing_svc.store import apply_entry, audit
+from common import validate
+from common.errors import AlreadyExists, FailedPrecondition, NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_AMOUNT = 1_000_000
+DEFAULT_TTL = 3600
+MIN_TTL, MAX_TTL = 60, 7 * 24 * 3600
+
+COLUMNS = "id, telegram_id, amount, status, idempotency_key, purpose, expires_at, created_at"
+
+_INSERT = f"""
+INSERT INTO billing.reservations (id, telegram_id, amount, idempotency_key, purpose, expires_at)
+VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING {COLUMNS}
+"""
+
+
+class Reservations:
+    """Reads and writes of billing.reservations and the ledger entries they make."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def reserve(
+        self, telegram_id: int, amount: int, key: str, purpose: str, ttl_seconds: int
+    ) -> tuple[asyncpg.Record, int]:
+        """Debit `amount` into a hold; the same key returns the first hold."""
+        validate.telegram_id(telegram_id)
+        validate.int_range(amount, "amount", 1, MAX_AMOUNT)
+        validate.key(key)
+        purpose = validate.text(purpose, "purpose", max_len=200)
+        ttl = validate.int_range(ttl_seconds or DEFAULT_TTL, "ttl_seconds", MIN_TTL, MAX_TTL)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                try:
+                    row = await conn.fetchrow(
+                        _INSERT, uuid.uuid4(), telegram_id, amount, key, purpose, float(ttl)
+                    )
+                except asyncpg.ForeignKeyViolationError:
+                    raise NotFound(f"user {telegram_id} not found") from None
+                if row is not None:
+                    balance = await apply_entry(
+                        conn, telegram_id, -amount, "reserve", str(row["id"]), f"reserve:{key}"
+                    )
+                    return row, balance
+            return await self._replay(conn, telegram_id, amount, key)
+
+    @staticmethod
+    async def _replay(
+        conn: asyncpg.Connection, telegram_id: int, amount: int, key: str
+    ) -> tuple[asyncpg.Record, int]:
+        row = await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM billing.reservations WHERE idempotency_key = $1", key
+        )
+        assert row is not None, "a conflicting reservation is committed before we see it"
+        if (row["telegram_id"], row["amount"]) != (telegram_id, amount):
+            raise AlreadyExists("idempotency_key was already used for a different reservation")
+        balance = await conn.fetchval(
+            "SELECT balance FROM billing.accounts WHERE telegram_id = $1", telegram_id
+        )
+        return row, int(balance)
+
+    async def capture(self, reservation_id: str) -> asyncpg.Record:
+        """Make a hold final; capturing twice is harmless, capturing a released one is refused."""
+        rid = validate.uuid_text(reservation_id, "reservation_id")
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE billing.reservations SET status = 'captured', finished_at = now() "
+                f"WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}",
+                rid,
+            )
+            if row is not None:
+                return row
+            row = await self._fetch(conn, rid)
+            if row["status"] == "released":
+                raise FailedPrecondition("reservation was already released; it cannot be captured")
+            return row
+
+    async def release(self, reservation_id: str, reason: str) -> tuple[asyncpg.Record, int]:
+        """Refund a hold exactly once; releasing a captured one is refused."""
+        rid = validate.uuid_text(reservation_id, "reservation_id")
+        reason = validate.text(reason, "reason", max_len=200)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    f"UPDATE billing.reservations SET status = 'released', finished_at = now() "
+                    f"WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}",
+                    rid,
+                )
+                if row is not None:
+                    balance = await apply_entry(
+                        conn,
+                        row["telegram_id"],
+                        row["amount"],
+                        "release",
+                        reason or str(rid),
+                        f"release:{rid}",
+                    )
+                    return row, balance
+            row = await self._fetch(conn, rid)
+            if row["status"] == "captured":
+                raise FailedPrecondition("reservation was already captured; it cannot be released")
+            balance = await conn.fetchval(
+                "SELECT balance FROM billing.accounts WHERE telegram_id = $1", row["telegram_id"]
+            )
+            return row, int(balance)
+
+    async def extend(self, reservation_id: str, ttl_seconds: int) -> asyncpg.Record:
+        """Move an open hold's expiry to now + ttl."""
+        rid = validate.uuid_text(reservation_id, "reservation_id")
+        ttl = validate.int_range(ttl_seconds, "ttl_seconds", MIN_TTL, MAX_TTL)
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE billing.reservations SET expires_at = now() + make_interval(secs => $2) "
+                f"WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}",
+                rid,
+                float(ttl),
+            )
+            if row is not None:
+                return row
+            row = await self._fetch(conn, rid)
+            raise FailedPrecondition(
+                f"reservation is already {row['status']}; it cannot be extended"
+            )
+
+    @staticmethod
+    async def _fetch(conn: asyncpg.Connection, rid: uuid.UUID) -> asyncpg.Record:
+        row = await conn.fetchrow(f"SELECT {COLUMNS} FROM billing.reservations WHERE id = $1", rid)
+        if row is None:
+            raise NotFound(f"reservation {rid} not found")
+        return row
+
+    async def sweep_expired(self, batch: int = 100) -> int:
+        """Release holds past their expiry; safe to run on several replicas at once."""
+        released = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "UPDATE billing.reservations SET status = 'released', finished_at = now() "
+                    "WHERE id IN (SELECT id FROM billing.reservations "
+                    "  WHERE status = 'held' AND expires_at < now() "
+                    "  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING id, telegram_id, amount",
+                    batch,
+                )
+                for row in rows:
+                    await apply_entry(
+                        conn,
+                        row["telegram_id"],
+                        row["amount"],
+                        "release",
+                        "expired",
+                        f"release:{row['id']}",
+                    )
+                    await audit(
+                        conn,
+                        "system",
+                        "reservation_expired",
+                        row["telegram_id"],
+                        reservation_id=row["id"],
+                        amount=row["amount"],
+                    )
+            released += len(rows)
+            if len(rows) < batch:
+                if released:
+                    log.info("released expired reservations", extra={"count": released})
+                return released

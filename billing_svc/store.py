@@ -1,0 +1,60 @@
+"""The two writes every money path shares: a ledger entry and an audit record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from common.errors import FailedPrecondition, NotFound
+
+_APPLY_ENTRY = """
+WITH account AS (
+    UPDATE billing.accounts SET balance = balance + $2, updated_at = now()
+    WHERE telegram_id = $1 AND balance + $2 >= 0
+    RETURNING balance
+)
+INSERT INTO billing.ledger (telegram_id, amount, kind, reference, balance_after, idempotency_key)
+SELECT $1, $2, $3, $4, account.balance, $5 FROM account
+RETURNING balance_after
+"""
+
+
+async def apply_entry(
+    conn: asyncpg.Connection, telegram_id: int, amount: int, kind: str, reference: str, key: str
+) -> int:
+    """Move `amount` credits on an account and record it; returns the new balance.
+
+    Must run inside the caller's transaction. The ledger's unique key makes a
+    second write of the same movement fail instead of counting twice.
+    """
+    balance: int | None = await conn.fetchval(
+        _APPLY_ENTRY, telegram_id, amount, kind, reference, key
+    )
+    if balance is None:
+        exists = await conn.fetchval(
+            "SELECT 1 FROM billing.accounts WHERE telegram_id = $1", telegram_id
+        )
+        if not exists:
+            raise NotFound(f"user {telegram_id} not found")
+        raise FailedPrecondition("not enough credits")
+    return balance
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    actor: str,
+    action: str,
+    telegram_id: int | None,
+    **details: Any,
+) -> None:
+    """Append to the audit log (inside the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO billing.audit_log (actor, action, telegram_id, details) "
+        "VALUES ($1, $2, $3, $4::jsonb)",
+        actor,
+        action,
+        telegram_id,
+        json.dumps(details, default=str),
+    )

@@ -1,0 +1,1 @@
+"""Code shared by every mediabot process: settings, logging, gRPC plumbing."""

@@ -1,0 +1,59 @@
+"""Checks of request fields that every service applies the same way."""
+
+from __future__ import annotations
+
+import uuid
+
+from common.errors import InvalidArgument
+
+MAX_ID = 2**53  # Telegram ids fit in 52 bits
+
+
+def telegram_id(value: int, field: str = "telegram_id") -> int:
+    """A positive Telegram id."""
+    if not 0 < value < MAX_ID:
+        raise InvalidArgument(f"{field} must be a positive Telegram id")
+    return value
+
+
+def text(value: str, field: str, *, max_len: int, required: bool = False) -> str:
+    """A string trimmed of surrounding spaces, within a length limit."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(value) > max_len:
+        raise InvalidArgument(f"{field} must be at most {max_len} characters")
+    return value
+
+
+def key(value: str, field: str = "idempotency_key") -> str:
+    """An idempotency key: 1 to 128 printable characters."""
+    if not value or len(value) > 128 or not value.isprintable():
+        raise InvalidArgument(f"{field} must be 1 to 128 printable characters")
+    return value
+
+
+def uuid_text(value: str, field: str) -> uuid.UUID:
+    """A UUID given as text."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument(f"{field} must be a UUID") from None
+
+
+def int_range(value: int, field: str, low: int, high: int) -> int:
+    """An integer within [low, high]."""
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field} must be between {low:,} and {high:,}")
+    return value
+
+
+def page(size: int, token: str, *, default: int, maximum: int) -> tuple[int, int | None]:
+    """A page size and the keyset cursor (an id) the token carries."""
+    if size < 0 or size > maximum:
+        raise InvalidArgument(f"page_size must be between 0 and {maximum}")
+    if not token:
+        return size or default, None
+    if not token.isdigit() or len(token) > 19:
+        raise InvalidArgument("page_token is not one this service gave out")
+    return size or default, int(token)

@@ -1,0 +1,156 @@
+"""`python -m devstack up|migrate`: the whole system on one machine.
+
+`up` uses DATABASE_URL / REDIS_URL / MINIO_ENDPOINT when they are set and
+otherwise starts embedded Postgres, Redis and S3 with data under `.data/`;
+then it migrates, starts every service and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.db import asyncpg_dsn
+from common.migrate import upgrade
+from devstack.embedded import Embedded, wait_for_port
+
+DATA = Path(".data")
+SECRETS = DATA / "dev-secrets.env"
+GENERATED = ("SERVICE_TOKEN", "ADMIN_API_TOKEN", "INVOICE_SECRET", "WEBAPP_SECRET",
+             "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")  # fmt: skip
+
+#: What `up` runs, in order: (name, module, address setting or None).
+PROCESSES = [
+    ("billing", "billing_svc", "BILLING_GRPC_ADDR"),
+]
+
+
+class Configured(BaseSettings):
+    """The settings devstack needs to decide what to start."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    DATABASE_URL: str = ""
+    REDIS_URL: str = ""
+    BILLING_GRPC_ADDR: str = "127.0.0.1:50051"
+    JOBS_GRPC_ADDR: str = "127.0.0.1:50052"
+
+
+def dev_secrets() -> dict[str, str]:
+    """Random development secrets, made once and kept in .data/dev-secrets.env."""
+    DATA.mkdir(exist_ok=True)
+    known: dict[str, str] = {}
+    if SECRETS.exists():
+        for line in SECRETS.read_text().splitlines():
+            name, _, value = line.partition("=")
+            known[name] = value
+    for name in GENERATED:
+        known.setdefault(name, secrets.token_urlsafe(24))
+    SECRETS.write_text("".join(f"{k}={v}\n" for k, v in known.items()))
+    SECRETS.chmod(0o600)
+    return known
+
+
+async def ensure_database(server_url: str, name: str) -> str:
+    """Create database `name` on the embedded server if missing; return its URL."""
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, query = server_url.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+def up() -> int:
+    configured = Configured()
+    env = dict(os.environ)
+    for name, value in dev_secrets().items():
+        env.setdefault(name, value)
+    with Embedded(DATA) as engines:
+        if not configured.DATABASE_URL:
+            print("starting embedded Postgres …", flush=True)
+            env["DATABASE_URL"] = asyncio.run(ensure_database(engines.postgres(), "mediabot"))
+        if not configured.REDIS_URL:
+            env["REDIS_URL"] = engines.redis(port=6390)
+        upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL)
+        children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        try:
+            for name, module, address in PROCESSES:
+                child = subprocess.Popen([sys.executable, "-m", module], env=env)
+                children.append((name, child))
+                if address:
+                    port = int(getattr(configured, address).rsplit(":", 1)[1])
+                    wait_for_port(port, 30, child)
+            print_summary(env, configured)
+            return supervise(children)
+        finally:
+            for _, child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for _, child in children:
+                try:
+                    child.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def print_summary(env: dict[str, str], configured: Configured) -> None:
+    print(
+        "\nmediabot is up:\n"
+        f"  billing_svc  grpc://{configured.BILLING_GRPC_ADDR}\n"
+        f"  Postgres     {env.get('DATABASE_URL') or configured.DATABASE_URL}\n"
+        f"  Redis        {env.get('REDIS_URL') or configured.REDIS_URL}\n"
+        f"  secrets      {SECRETS} (SERVICE_TOKEN, ADMIN_API_TOKEN for grpcurl)\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def supervise(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
+    """Wait for Ctrl-C (or SIGTERM), or for a child to die, which stops the rest."""
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop:
+        for name, child in children:
+            if child.poll() is not None:
+                print(f"{name} exited with {child.returncode}; stopping", file=sys.stderr)
+                return child.returncode or 1
+        time.sleep(0.2)
+    return 0
+
+
+def migrate() -> int:
+    url = Configured().DATABASE_URL
+    if not url:
+        print("config error: DATABASE_URL: required for make migrate", file=sys.stderr)
+        return 2
+    upgrade(url)
+    print("migrated", url.rpartition("@")[2])
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("command", choices=["up", "migrate"])
+    return up() if parser.parse_args().command == "up" else migrate()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

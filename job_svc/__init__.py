@@ -1,0 +1,1 @@
+"""job_svc: generation jobs, their queue, workers, providers and results."""
