@@ -13,7 +13,7 @@ from billing_svc.settings import BillingSettings
 from common.db import create_pool
 from common.grpc_server import Credentials, Service, ServiceBinding, create_grpc_server, every
 
-SERVICE_NAME = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
+SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"]
 
 
 async def create_server(settings: BillingSettings, address: str | None = None) -> Service:
@@ -29,7 +29,7 @@ async def create_server(settings: BillingSettings, address: str | None = None) -
             ServiceBinding(
                 billing_pb2_grpc.add_BillingServiceServicer_to_server,
                 servicer,
-                SERVICE_NAME,
+                SERVICE,
                 ADMIN_METHODS,
             )
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hmac
+import inspect
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -23,7 +25,6 @@ log = logging.getLogger(__name__)
 #: Who is calling the current RPC: "service" or "admin:<x-actor>".
 current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
-_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _ACTOR_MAX = 64
 
 
@@ -35,49 +36,77 @@ class Credentials:
     admin_token: str
 
 
-class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class Guard:
     """Checks the caller's credential and turns domain errors into statuses.
 
     Every RPC needs `authorization: Bearer <token>`: the service token for the
-    ordinary calls, the admin token for those in `admin_methods` (the admin
-    token also opens the ordinary calls). Health and reflection are open.
+    ordinary calls, the admin token for the admin ones (it also opens the
+    ordinary calls). `guard` wraps each RPC method of a servicer; that costs
+    less per call than a grpc.aio interceptor, which rebuilds handlers.
     """
 
-    def __init__(self, credentials: Credentials, admin_methods: Iterable[str]) -> None:
+    def __init__(self, credentials: Credentials) -> None:
         self._service = credentials.service_token.encode()
         self._admin = credentials.admin_token.encode()
-        self._admin_methods = frozenset(admin_methods)
 
-    def _role(self, metadata: Iterable[tuple[str, Any]] | None) -> tuple[str | None, str]:
+    def _check(self, context: grpc.aio.ServicerContext, admin_only: bool) -> str | None:
+        """The caller's actor name, or None after choosing the refusal."""
         token, actor = b"", ""
-        for key, value in metadata or ():
+        for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
                 token = value.removeprefix("Bearer ").encode()
             elif key == "x-actor" and isinstance(value, str):
                 actor = value[:_ACTOR_MAX]
         if hmac.compare_digest(token, self._admin):
-            return "admin", f"admin:{actor or 'api'}"
+            return f"admin:{actor or 'api'}"
+        if hmac.compare_digest(token, self._service) and not admin_only:
+            return "service"
         if hmac.compare_digest(token, self._service):
-            return "service", "service"
-        return None, ""
+            context.set_code(grpc.StatusCode.PERMISSION_DENIED)
+            context.set_details("this call needs the admin credential")
+        else:
+            context.set_code(grpc.StatusCode.UNAUTHENTICATED)
+            context.set_details("missing or wrong credential")
+        return None
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or method.startswith(_PUBLIC_PREFIXES):
-            return handler
-        role, actor = self._role(details.invocation_metadata)
-        if role is None:
-            return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong credential")
-        if method in self._admin_methods and role != "admin":
-            return _refusal(
-                handler, grpc.StatusCode.PERMISSION_DENIED, "this call needs the admin credential"
-            )
-        return _guarded(handler, actor, method)
+    def guard(self, servicer: Any, methods: Iterable[str], admin_methods: Iterable[str]) -> None:
+        """Replace each RPC method of `servicer` with its guarded version."""
+        admin = set(admin_methods)
+        for name in methods:
+            method = getattr(servicer, name)
+            wrap = self._stream if inspect.isasyncgenfunction(method) else self._unary
+            setattr(servicer, name, wrap(method, name in admin, name))
+
+    def _unary(self, method: Any, admin_only: bool, name: str) -> Any:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            actor = self._check(context, admin_only)
+            if actor is None:
+                await context.abort(context.code(), context.details())
+            current_actor.set(actor)  # type: ignore[arg-type]
+            try:
+                return await method(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort_on(exc, context, name)
+
+        return unary
+
+    def _stream(self, method: Any, admin_only: bool, name: str) -> Any:
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            actor = self._check(context, admin_only)
+            if actor is None:
+                await context.abort(context.code(), context.details())
+            current_actor.set(actor)  # type: ignore[arg-type]
+            try:
+                async for item in method(request, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort_on(exc, context, name)
+
+        return stream
 
 
 async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: str) -> None:
@@ -87,68 +116,18 @@ async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: s
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 
 
-def _guarded(handler: grpc.RpcMethodHandler, actor: str, method: str) -> grpc.RpcMethodHandler:
-    if handler.unary_unary:
-        inner_unary = handler.unary_unary
-
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            current_actor.set(actor)
-            try:
-                return await inner_unary(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort_on(exc, context, method)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        inner_stream = handler.unary_stream
-
-        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            current_actor.set(actor)
-            try:
-                async for item in inner_stream(request, context):
-                    yield item
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await _abort_on(exc, context, method)
-
-        return grpc.unary_stream_rpc_method_handler(
-            stream, handler.request_deserializer, handler.response_serializer
-        )
-    return handler
-
-
-def _refusal(
-    handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
-) -> grpc.RpcMethodHandler:
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await context.abort(code, message)
-        yield  # pragma: no cover - makes this an async generator
-
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            refuse_stream, handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.unary_unary_rpc_method_handler(
-        refuse, handler.request_deserializer, handler.response_serializer
-    )
-
-
 @dataclass
 class ServiceBinding:
     """One servicer to mount: its generated `add_*_to_server` and full name."""
 
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
-    full_name: str
+    descriptor: ServiceDescriptor
     admin_methods: tuple[str, ...] = ()
+
+    @property
+    def full_name(self) -> str:
+        return str(self.descriptor.full_name)
 
 
 @dataclass
@@ -186,9 +165,8 @@ def create_grpc_server(
     bindings: list[ServiceBinding], credentials: Credentials, address: str
 ) -> Service:
     """Build a server with the servicers, health and reflection, bound to `address`."""
-    admin = [f"/{b.full_name}/{m}" for b in bindings for m in b.admin_methods]
+    guard = Guard(credentials)
     server = grpc.aio.server(
-        interceptors=[GuardInterceptor(credentials, admin)],
         options=[
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
@@ -198,6 +176,8 @@ def create_grpc_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for binding in bindings:
+        methods = binding.descriptor.methods_by_name
+        guard.guard(binding.servicer, methods, binding.admin_methods)
         binding.add_to_server(binding.servicer, server)
     names = [b.full_name for b in bindings]
     reflection.enable_server_reflection(

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
-import grpc
 import pytest
 import redis.asyncio as aioredis
 from mediabot.billing.v1 import billing_pb2_grpc
 
 from billing_svc.server import create_server as create_billing_server
 from billing_svc.settings import BillingSettings
-from common.clients import service_channel
+from common.clients import authorized, channel
 from common.db import asyncpg_dsn
 from common.grpc_server import Service
 from common.migrate import upgrade
@@ -136,17 +135,17 @@ def billing_addr(billing_service: Service) -> str:
 @pytest.fixture(scope="session")
 async def billing(billing_addr: str) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """A stub that calls with the service credential."""
-    channel = service_channel(billing_addr, SERVICE_TOKEN)
-    yield billing_pb2_grpc.BillingServiceStub(channel)
-    await channel.close()
+    opened = channel(billing_addr)
+    yield authorized(billing_pb2_grpc.BillingServiceStub(opened), SERVICE_TOKEN)
+    await opened.close()
 
 
 @pytest.fixture(scope="session")
 async def billing_admin(billing_addr: str) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """A stub that calls with the admin credential as admin "alice"."""
-    channel = service_channel(billing_addr, ADMIN_TOKEN, actor="alice")
-    yield billing_pb2_grpc.BillingServiceStub(channel)
-    await channel.close()
+    opened = channel(billing_addr)
+    yield authorized(billing_pb2_grpc.BillingServiceStub(opened), ADMIN_TOKEN, actor="alice")
+    await opened.close()
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +153,9 @@ async def billing_anonymous(
     billing_addr: str,
 ) -> AsyncIterator[billing_pb2_grpc.BillingServiceStub]:
     """A stub that calls with no credential."""
-    channel = grpc.aio.insecure_channel(billing_addr)
-    yield billing_pb2_grpc.BillingServiceStub(channel)
-    await channel.close()
+    opened = channel(billing_addr)
+    yield billing_pb2_grpc.BillingServiceStub(opened)
+    await opened.close()
 
 
 def new_key() -> str:

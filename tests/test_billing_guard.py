@@ -7,7 +7,7 @@ import pytest
 from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
-from common.clients import service_channel
+from common.clients import authorized, channel
 
 HUGE = "x" * 10_000
 
@@ -23,9 +23,9 @@ async def test_no_credential_is_unauthenticated(billing_anonymous, billing_addr)
     assert await code_of(billing_anonymous.GetBalance(pb.GetBalanceRequest(telegram_id=1))) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
-    wrong = service_channel(billing_addr, "not-the-token-at-all")
+    wrong = channel(billing_addr)
     try:
-        stub = billing_pb2_grpc.BillingServiceStub(wrong)
+        stub = authorized(billing_pb2_grpc.BillingServiceStub(wrong), "not-the-token-at-all")
         assert await code_of(stub.ListProducts(pb.ListProductsRequest())) == (
             grpc.StatusCode.UNAUTHENTICATED
         )

@@ -10,7 +10,7 @@ import pytest
 from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
-from common.clients import service_channel
+from common.clients import authorized, channel
 from tests.conftest import SERVICE_TOKEN, new_key
 
 
@@ -39,8 +39,8 @@ async def test_1000_concurrent_reserves_on_100_credits_let_exactly_100_through(
         )
     )
     assert await balance(billing) == 100
-    channels = [service_channel(billing_addr, SERVICE_TOKEN) for _ in range(64)]
-    stubs = [billing_pb2_grpc.BillingServiceStub(c) for c in channels]
+    channels = [channel(billing_addr) for _ in range(64)]
+    stubs = [authorized(billing_pb2_grpc.BillingServiceStub(c), SERVICE_TOKEN) for c in channels]
 
     async def reserve(i: int) -> grpc.StatusCode:
         try:

@@ -1,0 +1,89 @@
+"""ReserveCredits + CaptureReservation through gRPC against the same two
+transactions issued directly with asyncpg (the ceiling)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+from mediabot.billing.v1 import billing_pb2 as pb
+from mediabot.billing.v1 import billing_pb2_grpc
+
+from benchmarks.harness import SECRETS, Result, process, run_concurrently, table
+from billing_svc.reservations import Reservations
+from common.clients import authorized, channel
+
+CALLERS = 64
+CHANNELS = 8
+PAIRS = 6000
+USERS = 64
+
+
+async def _seed(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            "INSERT INTO billing.accounts (telegram_id, referral_code) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            [(tid, f"bench{tid}") for tid in range(1, USERS + 1)],
+        )
+        # Credits enter the way they always do: a ledger entry per account.
+        await conn.executemany(
+            "WITH a AS (UPDATE billing.accounts SET balance = balance + 10000000 "
+            "WHERE telegram_id = $1 RETURNING balance) INSERT INTO billing.ledger "
+            "(telegram_id, amount, kind, balance_after, idempotency_key) "
+            "SELECT $1, 10000000, 'grant', balance, $2 FROM a",
+            [(tid, f"bench-seed:{uuid.uuid4()}") for tid in range(1, USERS + 1)],
+        )
+    finally:
+        await conn.close()
+
+
+async def _direct(url: str) -> Result:
+    pool = await asyncpg.create_pool(url, min_size=20, max_size=20)
+    reservations = Reservations(pool)
+    run = uuid.uuid4().hex
+
+    async def pair(i: int) -> None:
+        row, _ = await reservations.reserve(i % USERS + 1, 1, f"d{run}{i}", "bench", 0)
+        await reservations.capture(str(row["id"]))
+
+    try:
+        await run_concurrently("warm-up", pair, CALLERS, 500)
+        return await run_concurrently("direct asyncpg (Reservations)", pair, CALLERS, PAIRS)
+    finally:
+        await pool.close()
+
+
+async def _grpc(address: str) -> Result:
+    channels = [channel(address) for _ in range(CHANNELS)]
+    token = SECRETS["SERVICE_TOKEN"]
+    stubs = [authorized(billing_pb2_grpc.BillingServiceStub(c), token) for c in channels]
+    run = uuid.uuid4().hex
+
+    async def pair(i: int) -> None:
+        stub = stubs[i % CHANNELS]
+        held = await stub.ReserveCredits(
+            pb.ReserveCreditsRequest(telegram_id=i % USERS + 1, amount=1,
+                                     idempotency_key=f"g{run}{i}")
+        )  # fmt: skip
+        await stub.CaptureReservation(
+            pb.CaptureReservationRequest(reservation_id=held.reservation.id)
+        )
+
+    try:
+        await run_concurrently("warm-up", pair, CALLERS, 500)
+        return await run_concurrently("gRPC billing_svc (separate process)", pair, CALLERS, PAIRS)
+    finally:
+        await asyncio.gather(*(c.close() for c in channels))
+
+
+def run(env: dict[str, str]) -> str:
+    asyncio.run(_seed(env["DATABASE_URL"]))
+    direct = asyncio.run(_direct(env["DATABASE_URL"]))
+    with process("billing_svc", env, "BILLING_GRPC_ADDR") as address:
+        via_grpc = asyncio.run(_grpc(address))
+    title = (f"Reserve+Capture pairs, {CALLERS} concurrent callers, {PAIRS} pairs "
+             f"over {USERS} accounts (ratio to the direct path)")  # fmt: skip
+    return table(title, [direct, via_grpc], direct, "pairs")
