@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from common.db import sqlalchemy_url
 
 #: Services in the order their migrations apply.
-SERVICES = ("billing_svc",)
+SERVICES = ("billing_svc", "job_svc")
 
 
 def alembic_config(database_url: str, service: str) -> Config:

@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -156,6 +156,94 @@ async def billing_anonymous(
     opened = channel(billing_addr)
     yield billing_pb2_grpc.BillingServiceStub(opened)
     await opened.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(embedded: Embedded) -> tuple[str, str, str]:
+    """(endpoint, access key, secret key) of a real S3 server: configured or SeaweedFS."""
+    if os.environ.get("MINIO_ENDPOINT"):
+        return (
+            os.environ["MINIO_ENDPOINT"],
+            os.environ["MINIO_ACCESS_KEY"],
+            os.environ["MINIO_SECRET_KEY"],
+        )
+    access, secret = "mediabot-test-access", "mediabot-test-secret-0123456789"
+    return embedded.s3(access, secret), access, secret
+
+
+@pytest.fixture(scope="session")
+def job_env(base_env: dict[str, str], billing_addr: str, s3_endpoint) -> dict[str, str]:
+    endpoint, access, secret = s3_endpoint
+    return {
+        **base_env,
+        "BILLING_GRPC_ADDR": billing_addr,
+        "MINIO_ENDPOINT": endpoint,
+        "MINIO_ACCESS_KEY": access,
+        "MINIO_SECRET_KEY": secret,
+        "MINIO_BUCKET": f"mediabot-test-{os.getpid()}",
+        "PROVIDER": "local",
+        "LOCAL_LATENCY_SECONDS": "0.3",
+        "LOCAL_IMAGE_SIZE": "64",
+        "RETRY_BASE_SECONDS": "0.05",
+        "HEARTBEAT_SECONDS": "0.5",
+        "CLAIM_IDLE_SECONDS": "2",
+        "CREATE_RATE_PER_MINUTE": "1000",
+        "MAX_USER_QUEUE": "5",
+    }
+
+
+@pytest.fixture(scope="session")
+async def jobs_service(job_env: dict[str, str]) -> AsyncIterator[Service]:
+    from job_svc.server import create_server as create_jobs_server
+    from job_svc.settings import JobSettings
+
+    service = await create_jobs_server(make_settings(JobSettings, job_env), "127.0.0.1:0")
+    await service.start()
+    yield service
+    await service.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def jobs(jobs_service: Service) -> AsyncIterator[Any]:
+    """A JobService stub with the service credential."""
+    from mediabot.jobs.v1 import jobs_pb2_grpc
+
+    opened = channel(f"127.0.0.1:{jobs_service.port}")
+    yield authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
+    await opened.close()
+
+
+@pytest.fixture(scope="session")
+async def jobs_admin(jobs_service: Service) -> AsyncIterator[Any]:
+    from mediabot.jobs.v1 import jobs_pb2_grpc
+
+    opened = channel(f"127.0.0.1:{jobs_service.port}")
+    yield authorized(jobs_pb2_grpc.JobServiceStub(opened), ADMIN_TOKEN, actor="alice")
+    await opened.close()
+
+
+@pytest.fixture
+async def start_worker(job_env: dict[str, str]) -> AsyncIterator[Any]:
+    """Starts in-process workers with setting overrides; stops them after the test."""
+    from job_svc.settings import JobSettings
+    from job_svc.worker import Worker, build_jobs
+
+    running: list[tuple[Any, asyncio.Task[None], list[Any]]] = []
+
+    async def start(**overrides: object) -> Any:
+        settings = make_settings(JobSettings, job_env, **overrides)
+        domain, closers = await build_jobs(settings)
+        worker = Worker(settings, domain, f"test-worker-{len(running)}-{uuid.uuid4().hex[:4]}")
+        task = asyncio.create_task(worker.run(grace_seconds=5))
+        running.append((worker, task, closers))
+        return worker
+
+    yield start
+    for worker, task, closers in running:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        for close in closers:
+            await close()
 
 
 def new_key() -> str:

@@ -68,7 +68,7 @@ class ResultFile(_message.Message):
     def __init__(self, key: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "telegram_id", "kind", "quality", "prompt", "options", "status", "progress", "cost", "provider", "error", "results", "attempts", "created_at", "started_at", "finished_at", "client_key", "has_input", "delivered", "retry_of")
+    __slots__ = ("id", "telegram_id", "kind", "quality", "prompt", "options", "status", "progress", "cost", "provider", "error", "results", "attempts", "created_at", "started_at", "finished_at", "client_key", "has_input", "delivered", "retry_of", "version")
     ID_FIELD_NUMBER: _ClassVar[int]
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class Job(_message.Message):
     HAS_INPUT_FIELD_NUMBER: _ClassVar[int]
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
     RETRY_OF_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     telegram_id: int
     kind: JobKind
@@ -109,7 +110,8 @@ class Job(_message.Message):
     has_input: bool
     delivered: bool
     retry_of: str
-    def __init__(self, id: _Optional[str] = ..., telegram_id: _Optional[int] = ..., kind: _Optional[_Union[JobKind, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., prompt: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., cost: _Optional[int] = ..., provider: _Optional[str] = ..., error: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ResultFile, _Mapping]]] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_key: _Optional[str] = ..., has_input: _Optional[bool] = ..., delivered: _Optional[bool] = ..., retry_of: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, id: _Optional[str] = ..., telegram_id: _Optional[int] = ..., kind: _Optional[_Union[JobKind, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., prompt: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., cost: _Optional[int] = ..., provider: _Optional[str] = ..., error: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ResultFile, _Mapping]]] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_key: _Optional[str] = ..., has_input: _Optional[bool] = ..., delivered: _Optional[bool] = ..., retry_of: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("telegram_id", "kind", "quality", "prompt", "input_image", "options", "client_key")

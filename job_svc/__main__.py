@@ -1,0 +1,19 @@
+"""`python -m job_svc`: run the job service until SIGTERM."""
+
+import asyncio
+
+from common.grpc_server import run_until_signalled
+from common.logs import setup_logging
+from common.settings import load_settings
+from job_svc.server import create_server
+from job_svc.settings import JobSettings
+
+
+async def main() -> None:
+    settings = load_settings(JobSettings)
+    setup_logging(settings.LOG_LEVEL)
+    await run_until_signalled(await create_server(settings))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

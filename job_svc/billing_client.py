@@ -1,0 +1,89 @@
+"""job_svc's view of billing_svc: users and holds, with billing's errors as ours."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+from mediabot.billing.v1 import billing_pb2 as pb
+from mediabot.billing.v1 import billing_pb2_grpc
+
+from common.clients import authorized, channel
+from common.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound, Unavailable
+
+T = TypeVar("T")
+
+#: Holds live a day: far longer than a job may wait and run. The reconciler
+#: settles every finished job long before, so the sweeper only catches leaks.
+HOLD_TTL_SECONDS = 24 * 3600
+
+_PASS_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+}
+
+
+@dataclass(frozen=True)
+class Payer:
+    """What job_svc needs to know of a user."""
+
+    telegram_id: int
+    banned: bool
+    pro: bool
+
+
+class BillingClient:
+    """Calls billing_svc with the service credential."""
+
+    def __init__(self, address: str, token: str) -> None:
+        self._channel = channel(address)
+        self._stub = authorized(billing_pb2_grpc.BillingServiceStub(self._channel), token)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    @staticmethod
+    async def _call(call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            error = _PASS_THROUGH.get(exc.code(), Unavailable)
+            detail = exc.details() or exc.code().name
+            raise error(detail if error is not Unavailable else f"billing: {detail}") from None
+
+    async def payer(self, telegram_id: int) -> Payer:
+        answer = await self._call(self._stub.GetUser(pb.GetUserRequest(telegram_id=telegram_id)))
+        user = answer.user
+        return Payer(user.telegram_id, user.banned, user.tier == pb.TIER_PRO)
+
+    async def reserve(self, telegram_id: int, amount: int, job_id: str) -> str:
+        """Hold the job's price; the key is the job id, so a retry holds once."""
+        answer = await self._call(
+            self._stub.ReserveCredits(
+                pb.ReserveCreditsRequest(
+                    telegram_id=telegram_id,
+                    amount=amount,
+                    idempotency_key=f"job:{job_id}",
+                    purpose=f"job:{job_id}",
+                    ttl_seconds=HOLD_TTL_SECONDS,
+                )
+            )
+        )
+        return str(answer.reservation.id)
+
+    async def capture(self, reservation_id: str) -> None:
+        await self._call(
+            self._stub.CaptureReservation(
+                pb.CaptureReservationRequest(reservation_id=reservation_id)
+            )
+        )
+
+    async def release(self, reservation_id: str, reason: str) -> None:
+        await self._call(
+            self._stub.ReleaseReservation(
+                pb.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason[:200])
+            )
+        )

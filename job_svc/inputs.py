@@ -1,0 +1,80 @@
+"""Validation of what a client asks for: prompt, input image and options."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+from common.errors import InvalidArgument
+from job_svc.providers import Provider
+
+MAX_PROMPT = 2000
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_SIDE = 4096
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An input image that really decodes."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+
+
+def prompt(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidArgument("prompt must not be empty")
+    if len(text) > MAX_PROMPT:
+        raise InvalidArgument(f"prompt must be at most {MAX_PROMPT:,} characters")
+    return text
+
+
+def image(data: bytes) -> InputImage:
+    """A JPEG, PNG or WebP of at most 10 MB and 4096 px a side, fully decoded once."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidArgument(
+            f"the image is {len(data) / 1e6:.1f} MB; send at most {MAX_IMAGE_BYTES // 2**20} MB"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as picture:
+                kind = picture.format or ""
+                width, height = picture.size
+                if kind not in IMAGE_FORMATS:
+                    raise InvalidArgument("the image must be a JPEG, PNG or WebP")
+                if max(width, height) > MAX_IMAGE_SIDE:
+                    raise InvalidArgument(
+                        f"the image is {width}×{height}; at most {MAX_IMAGE_SIDE} px a side"
+                    )
+                picture.load()  # decodes every pixel: truncated files fail here
+    except InvalidArgument:
+        raise
+    except Exception:
+        raise InvalidArgument("the input is not a readable JPEG, PNG or WebP image") from None
+    return InputImage(data, IMAGE_FORMATS[kind], width, height)
+
+
+def options(
+    provider: Provider, kind: str, aspect_ratio: str, duration_seconds: int
+) -> tuple[str, int]:
+    """The aspect ratio and duration the provider will use (its defaults when unset)."""
+    if aspect_ratio and aspect_ratio not in provider.aspect_ratios:
+        raise InvalidArgument(f"aspect_ratio must be one of {', '.join(provider.aspect_ratios)}")
+    if kind != "video":
+        if duration_seconds:
+            raise InvalidArgument("duration_seconds applies to videos only")
+        return aspect_ratio or provider.aspect_ratios[0], 0
+    if duration_seconds and duration_seconds not in provider.video_durations:
+        allowed = ", ".join(str(d) for d in sorted(provider.video_durations))
+        raise InvalidArgument(f"duration_seconds must be one of {allowed}")
+    return aspect_ratio or provider.aspect_ratios[0], duration_seconds or provider.video_durations[
+        0
+    ]

@@ -1,0 +1,272 @@
+"""The job rules: create (validate, limit, charge, queue), cancel, settle money,
+and the reconciler that repairs whatever a crash left half done."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from common import validate
+from common.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from job_svc import inputs
+from job_svc.billing_client import BillingClient
+from job_svc.events import publish, publish_cancel
+from job_svc.model import TERMINAL, job_message
+from job_svc.providers import Provider
+from job_svc.queue import JobQueue
+from job_svc.settings import JobSettings
+from job_svc.storage import ObjectStore
+from job_svc.store import JobStore
+
+log = logging.getLogger(__name__)
+
+#: A job still `creating` this long after it was saved was left by a crash.
+CREATING_GRACE_SECONDS = 30.0
+#: A finished job whose hold is still open this long is settled by the reconciler.
+SETTLE_GRACE_SECONDS = 5.0
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
+
+
+def extension(mime_type: str) -> str:
+    return _EXTENSIONS.get(mime_type, "bin")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated CreateJob request."""
+
+    telegram_id: int
+    kind: str
+    quality: str
+    prompt: str
+    image: bytes
+    aspect_ratio: str
+    duration_seconds: int
+    client_key: str
+    retry_of: uuid.UUID | None = None
+
+
+class Jobs:
+    """Creates, cancels and settles jobs; shared by the servicer and the reconciler."""
+
+    def __init__(
+        self,
+        settings: JobSettings,
+        store: JobStore,
+        billing: BillingClient,
+        queue: JobQueue,
+        objects: ObjectStore,
+        redis: aioredis.Redis,
+        providers: dict[str, Provider],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.billing = billing
+        self.queue = queue
+        self.objects = objects
+        self.redis = redis
+        self.providers = providers
+        self._costs = {
+            ("image", "standard"): settings.COST_IMG_STANDARD,
+            ("image", "pro"): settings.COST_IMG_PRO,
+            ("edit", "standard"): settings.COST_EDIT_STANDARD,
+            ("edit", "pro"): settings.COST_EDIT_PRO,
+            ("video", "standard"): settings.COST_VIDEO_STANDARD,
+            ("video", "pro"): settings.COST_VIDEO_PRO,
+        }
+
+    # --- creating -----------------------------------------------------------
+
+    async def create(self, new: NewJob) -> asyncpg.Record:
+        """Validate, check the user and limits, save, charge and queue a job.
+
+        Idempotent on (user, client_key). The job row exists before the price
+        is held and is queued only after: a crash in between leaves a
+        `creating` job that the reconciler rolls forward (or back).
+        """
+        validate.telegram_id(new.telegram_id)
+        validate.key(new.client_key, "client_key")
+        prompt = inputs.prompt(new.prompt)
+        provider = self.providers[new.kind]
+        aspect_ratio, duration = inputs.options(
+            provider, new.kind, new.aspect_ratio, new.duration_seconds
+        )
+        picture = self._input_image(new)
+        existing = await self.store.by_client_key(new.telegram_id, new.client_key)
+        if existing is not None:
+            return existing
+        payer = await self.billing.payer(new.telegram_id)
+        if payer.banned:
+            raise FailedPrecondition("this account is blocked and cannot create jobs")
+        limit = self.settings.MAX_USER_QUEUE_PRO if payer.pro else self.settings.MAX_USER_QUEUE
+        await self._check_unfinished(new.telegram_id, limit)
+        await self._check_rate(new.telegram_id)
+
+        job_id = uuid.uuid4()
+        input_key = None
+        if picture is not None:
+            input_key = f"jobs/{job_id}/input.{extension(picture.mime_type)}"
+            await self.objects.put(input_key, picture.data, picture.mime_type)
+        row = await self.store.insert(
+            {
+                "id": job_id,
+                "telegram_id": new.telegram_id,
+                "client_key": new.client_key,
+                "kind": new.kind,
+                "quality": new.quality,
+                "prompt": prompt,
+                "aspect_ratio": aspect_ratio,
+                "duration_seconds": duration,
+                "input_key": input_key,
+                "provider": provider.name,
+                "lane": "priority" if payer.pro else "normal",
+                "cost": self._costs[(new.kind, new.quality)],
+                "retry_of": new.retry_of,
+            },
+            limit,
+        )
+        if row["id"] != job_id:  # a concurrent call with the same client_key won
+            return row
+        return await self._charge_and_queue(row)
+
+    def _input_image(self, new: NewJob) -> inputs.InputImage | None:
+        if new.kind == "image":
+            if new.image:
+                raise InvalidArgument("an IMAGE job takes no input image; use EDIT")
+            return None
+        if not new.image:
+            if new.kind == "edit":
+                raise InvalidArgument("an EDIT job needs the image to edit")
+            return None
+        return inputs.image(new.image)
+
+    async def _check_unfinished(self, telegram_id: int, limit: int) -> None:
+        unfinished = await self.store.pool.fetchval(
+            "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
+            "AND status IN ('creating', 'queued', 'running')",
+            telegram_id,
+        )
+        if unfinished >= limit:
+            raise FailedPrecondition(
+                f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
+                "wait for one to finish"
+            )
+
+    async def _check_rate(self, telegram_id: int) -> None:
+        window = int(time.time() // 60)
+        key = f"jobs:rate:{telegram_id}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await pipe.execute()
+        if count > self.settings.CREATE_RATE_PER_MINUTE:
+            raise ResourceExhausted(
+                f"at most {self.settings.CREATE_RATE_PER_MINUTE} jobs a minute; "
+                f"try again in {60 - int(time.time()) % 60} s"
+            )
+
+    async def _charge_and_queue(self, row: asyncpg.Record) -> asyncpg.Record:
+        try:
+            reservation = await self.billing.reserve(
+                row["telegram_id"], row["cost"], str(row["id"])
+            )
+        except (FailedPrecondition, NotFound):
+            await self.store.delete_creating(row["id"])
+            raise
+        # Enqueue before marking queued: a worker that sees the job still
+        # `creating` waits for it; the other order could lose the entry in a crash.
+        await self.queue.enqueue(str(row["id"]), row["lane"])
+        queued = await self.store.mark_queued(row["id"], reservation)
+        return queued if queued is not None else await self._get(row["id"])
+
+    # --- reading --------------------------------------------------------------
+
+    async def _get(self, job_id: uuid.UUID) -> asyncpg.Record:
+        row = await self.store.get(job_id)
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        return row
+
+    async def get(self, job_id: str, telegram_id: int | None) -> asyncpg.Record:
+        """One job; another user's job is NOT_FOUND, like a missing one."""
+        jid = validate.uuid_text(job_id, "job_id")
+        row = await self.store.get(jid)
+        if row is None or (telegram_id is not None and row["telegram_id"] != telegram_id):
+            raise NotFound(f"job {job_id} not found")
+        return row
+
+    # --- cancelling and settling ---------------------------------------------------
+
+    async def cancel(self, job_id: str, telegram_id: int | None) -> asyncpg.Record:
+        """Cancel a queued or running job and refund it; a finished job is returned as is."""
+        jid = validate.uuid_text(job_id, "job_id")
+        row = await self.store.cancel(jid, telegram_id)
+        if row is None:
+            current = await self.get(job_id, telegram_id)
+            if current["status"] == "creating":
+                raise FailedPrecondition("the job is still being created; try again in a moment")
+            return current
+        await publish_cancel(self.redis, job_id)  # the worker running it stops
+        await publish(self.redis, job_message(row))
+        await self.settle(row)
+        return row
+
+    async def settle(self, row: asyncpg.Record) -> None:
+        """Capture the hold of a succeeded job, release that of a failed or cancelled one."""
+        if row["charge"] != "held" or row["status"] not in TERMINAL:
+            return
+        reservation = row["reservation_id"]
+        try:
+            if row["status"] == "succeeded":
+                await self.billing.capture(reservation)
+                charge = "captured"
+            else:
+                await self.billing.release(reservation, f"job {row['status']}: {row['error']}")
+                charge = "released"
+        except Unavailable:
+            log.warning("billing unavailable; settling later", extra={"job": str(row["id"])})
+            return
+        except FailedPrecondition as exc:
+            # The hold was finished elsewhere (e.g. expired): record what it became.
+            charge = "released" if "released" in str(exc) else "captured"
+            log.error("hold already settled", extra={"job": str(row["id"]), "detail": str(exc)})
+        await self.store.mark_settled(row["id"], charge)
+
+    # --- repairing ---------------------------------------------------------------
+
+    async def reconcile(self) -> dict[str, int]:
+        """One repair pass; safe to run on every replica at once."""
+        repaired = {"rolled_forward": 0, "rolled_back": 0, "settled": 0}
+        for row in await self.store.stale_creating(CREATING_GRACE_SECONDS, 100):
+            try:
+                await self._charge_and_queue(row)
+                repaired["rolled_forward"] += 1
+            except (FailedPrecondition, NotFound):
+                repaired["rolled_back"] += 1
+            except DomainError:
+                log.warning("cannot repair job yet", extra={"job": str(row["id"])})
+        for row in await self.store.unsettled(SETTLE_GRACE_SECONDS, 500):
+            await self.settle(row)
+            repaired["settled"] += 1
+        if any(repaired.values()):
+            log.info("reconciled", extra=repaired)
+        return repaired
+
+    def cost(self, kind: str, quality: str) -> int:
+        return self._costs[(kind, quality)]
+
+    def describe(self) -> dict[str, Any]:
+        return {kind: provider.name for kind, provider in self.providers.items()}

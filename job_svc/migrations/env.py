@@ -1,0 +1,5 @@
+"""Alembic entry point of the jobs schema."""
+
+from common.migrate import run_env
+
+run_env()

@@ -1,0 +1,94 @@
+"""The job queue: two Redis Streams (priority and normal lanes) read by one
+consumer group, so a job held by a worker that died is claimed by another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+LANES = ("priority", "normal")
+GROUP = "workers"
+
+
+def stream(lane: str) -> str:
+    return f"jobs:queue:{lane}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One queue entry handed to a worker."""
+
+    lane: str
+    entry_id: str
+    job_id: str
+
+
+class JobQueue:
+    """Enqueue, read, acknowledge, keep alive and re-claim queue entries."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def ensure_groups(self) -> None:
+        for lane in LANES:
+            try:
+                await self._redis.xgroup_create(stream(lane), GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def enqueue(self, job_id: str, lane: str) -> None:
+        await self._redis.xadd(stream(lane), {"job": job_id})
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """New entries, priority lane first; blocks up to `block_ms` when both are empty."""
+        found = await self._read(consumer, count, None, ["priority"])
+        if len(found) < count:
+            block = None if found else block_ms
+            found += await self._read(consumer, count - len(found), block, list(LANES))
+        return found
+
+    async def _read(
+        self, consumer: str, count: int, block: int | None, lanes: list[str]
+    ) -> list[Delivery]:
+        reply: Any = await self._redis.xreadgroup(
+            GROUP, consumer, {stream(lane): ">" for lane in lanes}, count=count, block=block
+        )
+        return [
+            Delivery(name.decode().rsplit(":", 1)[1], entry_id.decode(), fields[b"job"].decode())
+            for name, entries in reply or ()
+            for entry_id, fields in entries
+            if fields
+        ]
+
+    async def done(self, delivery: Delivery) -> None:
+        """Acknowledge and drop an entry: the stream keeps only live work."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xack(stream(delivery.lane), GROUP, delivery.entry_id)
+            pipe.xdel(stream(delivery.lane), delivery.entry_id)
+            await pipe.execute()
+
+    async def touch(self, consumer: str, deliveries: list[Delivery]) -> None:
+        """Reset the idle time of entries this worker still works on (its heartbeat)."""
+        for lane in LANES:
+            ids: list[Any] = [d.entry_id for d in deliveries if d.lane == lane]
+            if ids:
+                await self._redis.xclaim(stream(lane), GROUP, consumer, 0, ids, justid=True)
+
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
+        """Take over entries whose worker stopped touching them."""
+        taken: list[Delivery] = []
+        for lane in LANES:
+            # Redis 6.2 answers [next, entries], 7.x [next, entries, deleted].
+            _, entries, *_ = await self._redis.xautoclaim(
+                stream(lane), GROUP, consumer, min_idle_ms, "0-0", count=count
+            )
+            for entry_id, fields in entries:
+                if fields:  # a deleted entry comes back empty on 6.2
+                    taken.append(Delivery(lane, entry_id.decode(), fields[b"job"].decode()))
+                else:
+                    await self._redis.xack(stream(lane), GROUP, entry_id)
+        return taken

@@ -1,0 +1,79 @@
+"""The object store (any S3-compatible server) through the `minio` client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from job_svc.settings import JobSettings
+
+
+class ObjectStore:
+    """Puts, gets and presigns objects in one bucket.
+
+    The minio client blocks, so every call runs in a thread. The region is fixed
+    so that presigning never needs a round trip to the server.
+    """
+
+    def __init__(self, settings: JobSettings) -> None:
+        self.bucket = settings.MINIO_BUCKET
+        self._client = Minio(
+            settings.MINIO_ENDPOINT,
+            access_key=settings.MINIO_ACCESS_KEY.get_secret_value(),
+            secret_key=settings.MINIO_SECRET_KEY.get_secret_value(),
+            secure=settings.MINIO_SECURE,
+            region="us-east-1",
+            http_client=urllib3.PoolManager(
+                maxsize=64,
+                retries=urllib3.Retry(
+                    total=3, backoff_factor=0.2, status_forcelist=(502, 503, 504)
+                ),
+                timeout=urllib3.Timeout(connect=5, read=60),
+            ),
+        )
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket when it is missing (several replicas may race: fine)."""
+
+        def create() -> None:
+            if not self._client.bucket_exists(self.bucket):
+                try:
+                    self._client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+        await asyncio.to_thread(create)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(
+            self._client.put_object,
+            self.bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type,
+        )
+
+    async def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self._client.get_object(self.bucket, key)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(read)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+
+    def presigned_get(self, key: str, expires: timedelta) -> str:
+        """A GET URL that works for `expires` (computed locally, no network)."""
+        return str(self._client.presigned_get_object(self.bucket, key, expires=expires))

@@ -1,0 +1,263 @@
+"""SQL of the jobs schema. Every state change is one guarded UPDATE, so two
+actors (a worker and a cancel, or two workers) can never both win."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from common.errors import FailedPrecondition
+from job_svc.model import COLUMNS, TERMINAL
+
+_VISIBLE = "version = version + 1"
+
+
+class JobStore:
+    """Reads and writes of jobs.jobs."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def insert(self, job: dict[str, Any], limit: int) -> asyncpg.Record:
+        """Save a new job in state `creating`, unless the user has `limit` unfinished.
+
+        A per-user advisory lock makes the count and the insert one step, so
+        concurrent creations cannot overshoot the limit.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", job["telegram_id"])
+            existing = await conn.fetchrow(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND client_key = $2",
+                job["telegram_id"],
+                job["client_key"],
+            )
+            if existing is not None:
+                return existing
+            unfinished = await conn.fetchval(
+                "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
+                "AND status IN ('creating', 'queued', 'running')",
+                job["telegram_id"],
+            )
+            if unfinished >= limit:
+                raise FailedPrecondition(
+                    f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
+                    "wait for one to finish"
+                )
+            names = list(job)
+            return await conn.fetchrow(
+                f"INSERT INTO jobs.jobs ({', '.join(names)}) VALUES "
+                f"({', '.join(f'${i + 1}' for i in range(len(names)))}) RETURNING {COLUMNS}",
+                *job.values(),
+            )
+
+    async def get(self, job_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
+
+    async def by_client_key(self, telegram_id: int, key: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND client_key = $2",
+            telegram_id,
+            key,
+        )
+
+    async def mark_queued(self, job_id: uuid.UUID, reservation_id: str) -> asyncpg.Record | None:
+        """creating → queued once the price is held."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
+            f"{_VISIBLE} WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
+            job_id,
+            reservation_id,
+        )
+
+    async def delete_creating(self, job_id: uuid.UUID) -> None:
+        """Forget a job that could not be charged (it never was visible as charged)."""
+        await self.pool.execute(
+            "DELETE FROM jobs.jobs WHERE id = $1 AND status = 'creating'", job_id
+        )
+
+    async def claim(self, job_id: uuid.UUID, worker: str) -> asyncpg.Record | None:
+        """queued → running for this worker; the new attempt number is the fence."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET status = 'running', attempts = attempts + 1, worker = $2, "
+            f"started_at = coalesce(started_at, now()), progress = 0, {_VISIBLE} "
+            f"WHERE id = $1 AND status = 'queued' RETURNING {COLUMNS}",
+            job_id,
+            worker,
+        )
+
+    async def take_over(self, job_id: uuid.UUID, worker: str) -> asyncpg.Record | None:
+        """A running job whose worker died: a new attempt for this worker."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET attempts = attempts + 1, worker = $2, progress = 0, "
+            f"{_VISIBLE} WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}",
+            job_id,
+            worker,
+        )
+
+    async def set_progress(
+        self, job_id: uuid.UUID, attempt: int, progress: int
+    ) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET progress = $3, {_VISIBLE} WHERE id = $1 "
+            f"AND status = 'running' AND attempts = $2 AND progress <> $3 RETURNING {COLUMNS}",
+            job_id,
+            attempt,
+            progress,
+        )
+
+    async def finish(
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        status: str,
+        results: list[dict[str, Any]],
+        error: str,
+    ) -> asyncpg.Record | None:
+        """running → succeeded | failed, only for the current attempt."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET status = $3, results = $4::jsonb, error = $5, "
+            f"progress = CASE WHEN $3 = 'succeeded' THEN 100 ELSE progress END, "
+            f"finished_at = now(), {_VISIBLE} "
+            f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
+            job_id,
+            attempt,
+            status,
+            json.dumps(results),
+            error,
+        )
+
+    async def cancel(self, job_id: uuid.UUID, telegram_id: int | None) -> asyncpg.Record | None:
+        """queued | running → cancelled."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET status = 'cancelled', error = 'cancelled', "
+            f"finished_at = now(), {_VISIBLE} WHERE id = $1 AND "
+            f"($2::bigint IS NULL OR telegram_id = $2) AND status IN ('queued', 'running') "
+            f"RETURNING {COLUMNS}",
+            job_id,
+            telegram_id,
+        )
+
+    async def fail(self, job_id: uuid.UUID, reason: str) -> asyncpg.Record | None:
+        """Any unfinished job → failed (the reconciler's way out for a stuck job)."""
+        return await self.pool.fetchrow(
+            f"UPDATE jobs.jobs SET status = 'failed', error = $2, finished_at = now(), "
+            f"{_VISIBLE} WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}",
+            job_id,
+            reason,
+        )
+
+    async def mark_settled(self, job_id: uuid.UUID, charge: str) -> None:
+        await self.pool.execute(
+            "UPDATE jobs.jobs SET charge = $2 WHERE id = $1 AND charge = 'held'", job_id, charge
+        )
+
+    async def mark_delivered(self, job_id: uuid.UUID) -> bool:
+        done = await self.pool.fetchval(
+            "UPDATE jobs.jobs SET delivered_at = coalesce(delivered_at, now()) WHERE id = $1 "
+            f"AND status IN {TERMINAL} RETURNING 1",
+            job_id,
+        )
+        return bool(done)
+
+    async def unsettled(self, older_than: float, limit: int) -> list[asyncpg.Record]:
+        """Finished jobs whose hold is still open (a crash between state and money)."""
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' AND status IN {TERMINAL} "
+            "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2",
+            older_than,
+            limit,
+        )
+
+    async def stale_creating(self, older_than: float, limit: int) -> list[asyncpg.Record]:
+        """Jobs a crash left between saving and charging."""
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE status = 'creating' "
+            "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
+            older_than,
+            limit,
+        )
+
+    async def page_for_user(
+        self, telegram_id: int, size: int, before: tuple[Any, uuid.UUID] | None
+    ) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND ($2::timestamptz IS NULL "
+            "OR (created_at, id) < ($2, $3)) ORDER BY created_at DESC, id DESC LIMIT $4",
+            telegram_id,
+            before[0] if before else None,
+            before[1] if before else None,
+            size,
+        )
+
+    async def page_all(
+        self, filters: dict[str, Any], size: int, before: tuple[Any, uuid.UUID] | None
+    ) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE ($1::bigint IS NULL OR telegram_id = $1) "
+            "AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
+            "AND ($4::text IS NULL OR provider = $4) "
+            "AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) "
+            "ORDER BY created_at DESC, id DESC LIMIT $7",
+            filters.get("telegram_id"),
+            filters.get("status"),
+            filters.get("kind"),
+            filters.get("provider"),
+            before[0] if before else None,
+            before[1] if before else None,
+            size,
+        )
+
+    async def undelivered(self, limit: int) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE delivered_at IS NULL "
+            "AND status IN ('succeeded', 'failed') ORDER BY finished_at LIMIT $1",
+            limit,
+        )
+
+    async def queue_positions(self, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """For queued jobs: how many queued jobs of the same lane are ahead."""
+        rows = await self.pool.fetch(
+            "SELECT j.id, (SELECT count(*) FROM jobs.jobs a WHERE a.status = 'queued' "
+            "AND a.lane = j.lane AND (a.created_at, a.id) < (j.created_at, j.id)) AS ahead "
+            "FROM jobs.jobs j WHERE j.id = ANY($1) AND j.status = 'queued'",
+            job_ids,
+        )
+        return {r["id"]: r["ahead"] for r in rows}
+
+    async def durations(self) -> dict[tuple[str, str], tuple[float, int]]:
+        """Mean run seconds of recent successes and the number running, by (kind, provider)."""
+        rows = await self.pool.fetch(
+            "SELECT kind, provider, "
+            "  (SELECT avg(extract(epoch FROM finished_at - started_at)) FROM ("
+            "     SELECT finished_at, started_at FROM jobs.jobs r WHERE r.status = 'succeeded' "
+            "     AND r.kind = k.kind AND r.provider = k.provider "
+            "     ORDER BY finished_at DESC LIMIT 50) recent) AS mean_run, "
+            "  (SELECT count(*) FROM jobs.jobs r WHERE r.status = 'running' "
+            "     AND r.kind = k.kind AND r.provider = k.provider) AS running "
+            "FROM (SELECT DISTINCT kind, provider FROM jobs.jobs "
+            "      WHERE status IN ('queued', 'running')) k"
+        )
+        return {
+            (r["kind"], r["provider"]): (float(r["mean_run"] or 0), int(r["running"])) for r in rows
+        }
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            counts = await conn.fetch(
+                "SELECT kind, status, count(*) AS n FROM jobs.jobs GROUP BY kind, status"
+            )
+            providers = await conn.fetch(
+                "SELECT provider, count(*) AS finished, "
+                "count(*) FILTER (WHERE status = 'failed') AS failed FROM jobs.jobs "
+                "WHERE status IN ('succeeded', 'failed') GROUP BY provider ORDER BY provider"
+            )
+            times = await conn.fetchrow(
+                "SELECT avg(extract(epoch FROM started_at - created_at)) AS wait, "
+                "avg(extract(epoch FROM finished_at - started_at)) AS run FROM jobs.jobs "
+                "WHERE finished_at > now() - interval '24 hours' AND started_at IS NOT NULL"
+            )
+            depth = await conn.fetchval("SELECT count(*) FROM jobs.jobs WHERE status = 'queued'")
+        return {"counts": counts, "providers": providers, "times": times, "depth": depth}

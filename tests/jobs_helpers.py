@@ -1,0 +1,107 @@
+"""Helpers of the job tests: users with credits, job requests, watching, money checks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from typing import Any
+
+import asyncpg
+from mediabot.billing.v1 import billing_pb2 as bpb
+from mediabot.jobs.v1 import jobs_pb2 as pb
+from PIL import Image
+
+
+async def user_with(billing: Any, admin: Any, telegram_id: int, credits: int) -> None:
+    """A user whose balance is exactly `credits`."""
+    answer = await billing.EnsureUser(bpb.EnsureUserRequest(telegram_id=telegram_id))
+    delta = credits - answer.user.balance
+    if delta:
+        await admin.GrantCredits(
+            bpb.GrantCreditsRequest(
+                telegram_id=telegram_id,
+                amount=delta,
+                reason="test",
+                idempotency_key=uuid.uuid4().hex,
+            )
+        )
+
+
+async def balance(billing: Any, telegram_id: int) -> int:
+    return (await billing.GetBalance(bpb.GetBalanceRequest(telegram_id=telegram_id))).balance
+
+
+def png(width: int = 64, height: int = 48, color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def request(telegram_id: int, prompt: str = "a red fox", **fields: Any) -> pb.CreateJobRequest:
+    fields.setdefault("kind", pb.JOB_KIND_IMAGE)
+    fields.setdefault("quality", pb.QUALITY_STANDARD)
+    fields.setdefault("client_key", uuid.uuid4().hex)
+    return pb.CreateJobRequest(telegram_id=telegram_id, prompt=prompt, **fields)
+
+
+async def watch(
+    jobs: Any, job: pb.Job, timeout: float = 30, after_first: Any = None
+) -> list[pb.WatchJobResponse]:
+    """Every WatchJob message until the stream ends; `after_first()` is awaited
+    once the first (current) state has arrived, e.g. to start a worker."""
+    seen: list[pb.WatchJobResponse] = []
+
+    async def read() -> None:
+        async for update in jobs.WatchJob(
+            pb.WatchJobRequest(job_id=job.id, telegram_id=job.telegram_id)
+        ):
+            seen.append(update)
+            if len(seen) == 1 and after_first is not None:
+                await after_first()
+
+    await asyncio.wait_for(read(), timeout)
+    return seen
+
+
+def statuses(updates: list[pb.WatchJobResponse]) -> list[int]:
+    """The distinct statuses in order."""
+    out: list[int] = []
+    for update in updates:
+        if not out or out[-1] != update.job.status:
+            out.append(update.job.status)
+    return out
+
+
+async def wait_until_settled(db: asyncpg.Pool, timeout: float = 30) -> None:
+    """Until no job is unfinished or holds an open charge."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        busy = await db.fetchval(
+            "SELECT count(*) FROM jobs.jobs WHERE status IN ('creating', 'queued', 'running') "
+            "OR charge IN ('pending', 'held')"
+        )
+        if not busy:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError("jobs did not settle")
+
+
+async def money_is_exact(db: asyncpg.Pool) -> None:
+    """Every job's hold matches its outcome, once, and holds match jobs one to one."""
+    rows = await db.fetch(
+        "SELECT j.id, j.status, j.charge, j.cost, r.status AS hold, r.amount, "
+        "(SELECT count(*) FROM billing.ledger l WHERE l.idempotency_key = 'release:' || r.id "
+        ") AS releases "
+        "FROM jobs.jobs j LEFT JOIN billing.reservations r ON r.id::text = j.reservation_id"
+    )
+    for row in rows:
+        expected = {
+            "succeeded": ("captured", 0),
+            "failed": ("released", 1),
+            "cancelled": ("released", 1),
+        }[row["status"]]
+        assert (row["hold"], row["releases"]) == expected, dict(row)
+        assert row["charge"] == expected[0] and row["amount"] == row["cost"], dict(row)
+    holds = await db.fetchval("SELECT count(*) FROM billing.reservations")
+    assert holds == len(rows), "every hold belongs to exactly one job"

@@ -1,0 +1,456 @@
+"""Providers: the local one offline, Gemini against a fake server, and the factory."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import AsyncIterator
+
+import av
+import pytest
+from PIL import Image
+
+from job_svc.providers import (
+    LocalProvider,
+    PermanentProviderError,
+    TransientProviderError,
+    build_providers,
+    no_progress,
+)
+from job_svc.providers.gemini import GeminiProvider
+from job_svc.providers.local import render, to_png
+from job_svc.settings import JobSettings
+from tests.fakes.gemini import API_KEY, FakeGemini, b64decode, start_fake_gemini
+
+SECRETS = {"SERVICE_TOKEN": "s" * 20, "ADMIN_API_TOKEN": "a" * 20}
+
+
+class Recorder:
+    """A progress callback that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.reports: list[int] = []
+
+    async def __call__(self, percent: int) -> None:
+        self.reports.append(percent)
+
+
+def decode_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def video_frames(data: bytes) -> tuple[str, int, tuple[int, int]]:
+    """Container format, frame count and frame size of an MP4."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(video=0))
+        return container.format.name, len(frames), (frames[0].width, frames[0].height)
+
+
+def png_bytes(size: tuple[int, int], color: tuple[int, int, int], fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt)
+    return out.getvalue()
+
+
+# --- local ---------------------------------------------------------------------------------
+
+
+async def test_local_image_is_png_of_the_aspect_and_deterministic() -> None:
+    provider = LocalProvider(image_size=64)
+    wide = await provider.generate_image(
+        "a red fox", pro=False, aspect_ratio="16:9", progress=no_progress
+    )
+    image = decode_image(wide.data)
+    assert (wide.mime_type, image.format, image.size) == ("image/png", "PNG", (64, 36))
+    assert (wide.width, wide.height) == (64, 36)
+    again = await provider.generate_image(
+        "a red fox", pro=False, aspect_ratio="16:9", progress=no_progress
+    )
+    other = await provider.generate_image(
+        "a blue whale", pro=False, aspect_ratio="16:9", progress=no_progress
+    )
+    assert again.data == wide.data
+    assert other.data != wide.data
+    tall = await provider.generate_image(
+        "a red fox", pro=True, aspect_ratio="9:16", progress=no_progress
+    )
+    assert decode_image(tall.data).size == (36, 64)
+    assert tall.metadata["quality"] == "pro"
+
+
+@pytest.mark.parametrize("size", [(17, 5), (64, 36), (300, 300)])
+async def test_png_writer_round_trips(size: tuple[int, int]) -> None:
+    image = render(bytes(range(64)), *size, shapes=3)
+    decoded = decode_image(to_png(image))
+    assert (decoded.format, decoded.mode, decoded.size) == ("PNG", "RGB", size)
+    assert decoded.tobytes() == image.tobytes()
+
+
+async def test_local_large_image_has_the_configured_size() -> None:
+    provider = LocalProvider(image_size=512)
+    result = await provider.generate_image(
+        "a castle", pro=False, aspect_ratio="4:3", progress=no_progress
+    )
+    assert decode_image(result.data).size == (512, 384)
+
+
+async def test_local_refuses_unknown_aspect_ratio_and_duration() -> None:
+    provider = LocalProvider(image_size=64)
+    with pytest.raises(PermanentProviderError, match="aspect ratio"):
+        await provider.generate_image("x", pro=False, aspect_ratio="7:1", progress=no_progress)
+    with pytest.raises(PermanentProviderError, match="seconds"):
+        await provider.generate_video(
+            "x",
+            pro=False,
+            aspect_ratio="1:1",
+            duration_seconds=99,
+            image=None,
+            progress=no_progress,
+        )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+async def test_local_edit_transforms_the_input(fmt: str) -> None:
+    provider = LocalProvider(image_size=64)
+    source = png_bytes((80, 80), (40, 160, 220), fmt)
+    result = await provider.edit_image(
+        "make it warmer", source, pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    edited = decode_image(result.data).convert("RGB")
+    original = decode_image(source).convert("RGB").resize(edited.size)
+    assert edited.size == (64, 64)
+    assert edited.tobytes() != original.tobytes()
+    again = await provider.edit_image(
+        "make it warmer", source, pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    assert again.data == result.data
+
+
+async def test_local_edit_rejects_unreadable_input() -> None:
+    provider = LocalProvider(image_size=64)
+    with pytest.raises(PermanentProviderError, match="could not be read"):
+        await provider.edit_image(
+            "x", b"not an image", pro=False, aspect_ratio="1:1", progress=no_progress
+        )
+
+
+async def test_local_video_is_an_mp4_with_frames() -> None:
+    provider = LocalProvider(image_size=64)
+    result = await provider.generate_video(
+        "waves",
+        pro=False,
+        aspect_ratio="16:9",
+        duration_seconds=4,
+        image=None,
+        progress=no_progress,
+    )
+    fmt, frames, size = video_frames(result.data)
+    assert result.mime_type == "video/mp4"
+    assert "mp4" in fmt
+    assert frames == 4 * provider.video_fps
+    assert size == (128, 72) == (result.width, result.height)
+    from_image = await provider.generate_video(
+        "waves",
+        pro=False,
+        aspect_ratio="1:1",
+        duration_seconds=4,
+        image=png_bytes((50, 50), (250, 0, 0)),
+        progress=no_progress,
+    )
+    assert video_frames(from_image.data)[1] > 1
+
+
+async def test_local_forbidden_is_permanent() -> None:
+    provider = LocalProvider(image_size=64)
+    with pytest.raises(PermanentProviderError, match="safety filter"):
+        await provider.generate_image(
+            "something Forbidden here", pro=False, aspect_ratio="1:1", progress=no_progress
+        )
+
+
+async def test_local_flaky_fails_n_times_then_succeeds() -> None:
+    provider = LocalProvider(image_size=64)
+    for _ in range(2):
+        with pytest.raises(TransientProviderError, match="on purpose"):
+            await provider.generate_image(
+                "cat flaky:2", pro=False, aspect_ratio="1:1", progress=no_progress
+            )
+    result = await provider.generate_image(
+        "cat flaky:2", pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    assert decode_image(result.data).format == "PNG"
+    # Another instance (another worker) counts on its own.
+    with pytest.raises(TransientProviderError):
+        await LocalProvider(image_size=64).generate_image(
+            "cat flaky:2", pro=False, aspect_ratio="1:1", progress=no_progress
+        )
+
+
+async def test_local_latency_reports_progress() -> None:
+    provider = LocalProvider(image_size=64, latency_seconds=0.25)
+    progress = Recorder()
+    await provider.generate_image("slowpoke", pro=False, aspect_ratio="1:1", progress=progress)
+    assert len(progress.reports) >= 2
+    assert progress.reports == sorted(progress.reports)
+    assert all(0 <= p <= 100 for p in progress.reports)
+
+
+async def test_local_no_latency_reports_nothing() -> None:
+    progress = Recorder()
+    await LocalProvider(image_size=64).generate_image(
+        "quick", pro=False, aspect_ratio="1:1", progress=progress
+    )
+    assert progress.reports == []
+
+
+async def test_local_failure_rate_one_always_fails() -> None:
+    provider = LocalProvider(image_size=64, failure_rate=1.0)
+    for prompt in ("a", "b", "c"):
+        with pytest.raises(TransientProviderError, match="on purpose"):
+            await provider.generate_image(
+                prompt, pro=False, aspect_ratio="1:1", progress=no_progress
+            )
+
+
+async def test_local_failure_rate_is_a_share() -> None:
+    provider = LocalProvider(image_size=64, failure_rate=0.5, rng=random.Random(7))
+    failures = 0
+    for n in range(200):
+        try:
+            await provider.generate_image(
+                str(n), pro=False, aspect_ratio="1:1", progress=no_progress
+            )
+        except TransientProviderError:
+            failures += 1
+    assert 60 < failures < 140
+
+
+# --- gemini against the fake ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def gemini() -> AsyncIterator[tuple[FakeGemini, GeminiProvider]]:
+    async with start_fake_gemini() as (fake, base_url):
+        provider = GeminiProvider(
+            api_key=API_KEY,
+            base_url=base_url,
+            image_model="img-standard",
+            pro_image_model="img-pro",
+            video_model="veo-test",
+            poll_seconds=0.01,
+        )
+        yield fake, provider
+        await provider.close()
+
+
+async def test_gemini_image(gemini: tuple[FakeGemini, GeminiProvider]) -> None:
+    fake, provider = gemini
+    result = await provider.generate_image(
+        "a lighthouse", pro=False, aspect_ratio="16:9", progress=no_progress
+    )
+    assert decode_image(result.data).format == "PNG"
+    assert (result.mime_type, result.width, result.height) == ("image/png", 64, 36)
+    request = fake.requests[-1]
+    assert request.path == "/v1beta/models/img-standard:generateContent"
+    assert request.headers["x-goog-api-key"] == API_KEY
+    assert request.json["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
+    assert request.json["generationConfig"]["responseModalities"] == ["IMAGE"]
+    await provider.generate_image(
+        "a lighthouse", pro=True, aspect_ratio="1:1", progress=no_progress
+    )
+    assert fake.requests[-1].path == "/v1beta/models/img-pro:generateContent"
+
+
+async def test_gemini_edit_sends_the_image(gemini: tuple[FakeGemini, GeminiProvider]) -> None:
+    fake, provider = gemini
+    source = png_bytes((40, 40), (0, 200, 0), "JPEG")
+    result = await provider.edit_image(
+        "add snow", source, pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    assert decode_image(result.data).size == (64, 64)
+    parts = fake.requests[-1].json["contents"][0]["parts"]
+    inline = next(p["inlineData"] for p in parts if "inlineData" in p)
+    # The SDK spells this one field in snake case; Google's JSON parser accepts both.
+    assert inline.get("mimeType", inline.get("mime_type")) == "image/jpeg"
+    assert b64decode(inline["data"]) == source
+    assert any(p.get("text") == "add snow" for p in parts)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error", "reason"),
+    [
+        ("safety", PermanentProviderError, "safety filter"),
+        ("prompt-block", PermanentProviderError, "prohibited"),
+        ("429", TransientProviderError, "rate limiting"),
+        ("500", TransientProviderError, "temporary failure"),
+        ("503", TransientProviderError, "temporary failure"),
+        # A reply that is not JSON is the provider's fault: transient (see gemini._call).
+        ("malformed", TransientProviderError, "could not be read"),
+        ("no-image", TransientProviderError, "without an image"),
+    ],
+)
+async def test_gemini_image_errors(
+    gemini: tuple[FakeGemini, GeminiProvider], prompt: str, error: type[Exception], reason: str
+) -> None:
+    fake, provider = gemini
+    with pytest.raises(error, match=reason):
+        await provider.generate_image(prompt, pro=False, aspect_ratio="1:1", progress=no_progress)
+    # One attempt only: the worker owns retries.
+    assert len(fake.requests) == 1
+
+
+async def test_gemini_bad_key_is_permanent(gemini: tuple[FakeGemini, GeminiProvider]) -> None:
+    fake, provider = gemini
+    fake.api_key = "another-key"
+    with pytest.raises(PermanentProviderError, match="API key not valid"):
+        await provider.generate_image("x", pro=False, aspect_ratio="1:1", progress=no_progress)
+
+
+async def test_gemini_unreachable_is_transient() -> None:
+    async with start_fake_gemini() as (_fake, base_url):
+        pass  # the port is free again once the server stopped
+    provider = GeminiProvider(
+        api_key=API_KEY,
+        base_url=base_url,
+        image_model="m",
+        pro_image_model="m",
+        video_model="v",
+    )
+    try:
+        with pytest.raises(TransientProviderError, match="could not be reached"):
+            await provider.generate_image("x", pro=False, aspect_ratio="1:1", progress=no_progress)
+    finally:
+        await provider.close()
+
+
+async def test_gemini_retry_once_succeeds(gemini: tuple[FakeGemini, GeminiProvider]) -> None:
+    _fake, provider = gemini
+    with pytest.raises(TransientProviderError):
+        await provider.generate_image(
+            "429-once", pro=False, aspect_ratio="1:1", progress=no_progress
+        )
+    result = await provider.generate_image(
+        "429-once", pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    assert result.data
+
+
+async def test_gemini_video_through_slow_operation(
+    gemini: tuple[FakeGemini, GeminiProvider],
+) -> None:
+    fake, provider = gemini
+    fake.slow_polls = 4
+    progress = Recorder()
+    result = await provider.generate_video(
+        "slow sunrise",
+        pro=False,
+        aspect_ratio="16:9",
+        duration_seconds=8,
+        image=None,
+        progress=progress,
+    )
+    fmt, frames, _size = video_frames(result.data)
+    assert "mp4" in fmt and frames > 1
+    assert result.mime_type == "video/mp4"
+    assert len(progress.reports) >= 3
+    assert progress.reports == sorted(set(progress.reports))
+    assert max(progress.reports) <= 95
+    predict, *polls = fake.requests
+    assert predict.path == "/v1beta1/publishers/google/models/veo-test:predictLongRunning"
+    assert predict.headers["x-goog-api-key"] == API_KEY
+    assert predict.json["parameters"] == {
+        "sampleCount": 1,
+        "durationSeconds": 8,
+        "aspectRatio": "16:9",
+    }
+    assert len(polls) == 4
+    assert all(p.path.endswith("/models/veo-test:fetchPredictOperation") for p in polls)
+    assert (
+        polls[0].json["operationName"].startswith("publishers/google/models/veo-test/operations/")
+    )
+
+
+async def test_gemini_video_from_image(gemini: tuple[FakeGemini, GeminiProvider]) -> None:
+    fake, provider = gemini
+    source = png_bytes((32, 32), (10, 20, 30))
+    result = await provider.generate_video(
+        "move",
+        pro=False,
+        aspect_ratio="1:1",
+        duration_seconds=4,
+        image=source,
+        progress=no_progress,
+    )
+    assert video_frames(result.data)[1] > 1
+    instance = fake.requests[0].json["instances"][0]
+    assert b64decode(instance["image"]["bytesBase64Encoded"]) == source
+    # Veo has no square video: the nearer supported ratio is asked for.
+    assert fake.requests[0].json["parameters"]["aspectRatio"] == "16:9"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error", "reason"),
+    [
+        ("filtered", PermanentProviderError, "safety filter: The video violates"),
+        ("op-error", PermanentProviderError, "could not be rendered"),
+        ("429", TransientProviderError, "rate limiting"),
+    ],
+)
+async def test_gemini_video_errors(
+    gemini: tuple[FakeGemini, GeminiProvider], prompt: str, error: type[Exception], reason: str
+) -> None:
+    _fake, provider = gemini
+    with pytest.raises(error, match=reason):
+        await provider.generate_video(
+            prompt,
+            pro=False,
+            aspect_ratio="9:16",
+            duration_seconds=8,
+            image=None,
+            progress=no_progress,
+        )
+
+
+# --- build_providers -----------------------------------------------------------------------
+
+
+async def test_build_providers_defaults_to_one_shared_local() -> None:
+    providers = build_providers(JobSettings(**SECRETS, PROVIDER="local", LOCAL_IMAGE_SIZE=64))
+    assert set(providers) == {"image", "edit", "video"}
+    assert {p.name for p in providers.values()} == {"local"}
+    assert providers["image"] is providers["edit"] is providers["video"]
+
+
+async def test_build_providers_honours_overrides() -> None:
+    settings = JobSettings(
+        **SECRETS,
+        PROVIDER="local",
+        PROVIDER_VIDEO="gemini",
+        GEMINI_API_KEY=API_KEY,
+        GEMINI_BASE_URL="http://127.0.0.1:9",
+    )
+    providers = build_providers(settings)
+    try:
+        assert providers["image"].name == providers["edit"].name == "local"
+        assert isinstance(providers["video"], GeminiProvider)
+        gemini_everywhere = build_providers(
+            settings.model_copy(update={"PROVIDER": "gemini", "PROVIDER_IMAGE": "local"})
+        )
+        assert gemini_everywhere["image"].name == "local"
+        assert gemini_everywhere["edit"] is gemini_everywhere["video"]
+        await gemini_everywhere["video"].close()
+    finally:
+        await providers["video"].close()
+
+
+@pytest.mark.parametrize("name", ["stability", "kling", "runway"])
+async def test_build_providers_refuses_unavailable(name: str) -> None:
+    with pytest.raises(ValueError, match=f"provider '{name}' is not available in this build"):
+        build_providers(JobSettings(**SECRETS, PROVIDER="local", PROVIDER_EDIT=name))
+
+
+async def test_build_providers_gemini_needs_key() -> None:
+    with pytest.raises(ValueError, match="GEMINI_API_KEY"):
+        build_providers(JobSettings(**SECRETS, PROVIDER="gemini", GEMINI_API_KEY=""))
