@@ -222,6 +222,8 @@ class Jobs:
         await publish_cancel(self.redis, job_id)  # the worker running it stops
         await publish(self.redis, job_message(row))
         await self.settle(row)
+        if row["attempts"]:
+            await self.remove_leftovers(row)
         return row
 
     async def settle(self, row: asyncpg.Record) -> None:
@@ -244,6 +246,12 @@ class Jobs:
             charge = "released" if "released" in str(exc) else "captured"
             log.error("hold already settled", extra={"job": str(row["id"]), "detail": str(exc)})
         await self.store.mark_settled(row["id"], charge)
+
+    async def remove_leftovers(self, row: asyncpg.Record, keep: str | None = None) -> None:
+        """Delete what attempts of killed workers stored, keeping the input and `keep`."""
+        for key in await self.objects.keys(f"jobs/{row['id']}/"):
+            if key not in (keep, row["input_key"]):
+                await self.objects.delete(key)
 
     # --- repairing ---------------------------------------------------------------
 

@@ -190,9 +190,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                         break
                     if event is RESYNC:
                         break
-                    if event.status in deliverable and not event.delivered and event.id not in sent:
+                    if event.status not in deliverable or event.id in sent:
+                        continue
+                    # Events can lag behind an acknowledgement: trust the table.
+                    row = await self._jobs.store.get(uuid.UUID(event.id))
+                    if row is not None and row["delivered_at"] is None:
                         sent.add(event.id)
-                        yield pb.WatchDeliveriesResponse(job=event)
+                        yield pb.WatchDeliveriesResponse(job=job_message(row))
 
     async def AckDelivery(
         self, request: pb.AckDeliveryRequest, context: grpc.aio.ServicerContext

@@ -74,6 +74,13 @@ class ObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
 
+    async def keys(self, prefix: str) -> list[str]:
+        def listing() -> list[str]:
+            objects = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            return [str(o.object_name) for o in objects]
+
+        return await asyncio.to_thread(listing)
+
     def presigned_get(self, key: str, expires: timedelta) -> str:
         """A GET URL that works for `expires` (computed locally, no network)."""
         return str(self._client.presigned_get_object(self.bucket, key, expires=expires))

@@ -205,6 +205,8 @@ class Worker:
         }
         if not await self._finish(row, "succeeded", [stored], ""):
             await self.jobs.objects.delete(key)  # cancelled or taken over meanwhile
+        elif attempt > 1:
+            await self.jobs.remove_leftovers(row, keep=key)
 
     async def _call_with_retries(
         self, provider: Provider, row: asyncpg.Record, image: bytes | None, progress: Any
@@ -264,6 +266,8 @@ class Worker:
         done = await self.store.finish(row["id"], row["attempts"], status, results, error)
         if done is None:
             return False
+        if status == "failed" and row["attempts"] > 1:
+            await self.jobs.remove_leftovers(done)
         await publish(self.jobs.redis, job_message(done))
         await self.jobs.settle(done)
         return True

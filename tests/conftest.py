@@ -76,7 +76,7 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         "SERVICE_TOKEN": SERVICE_TOKEN,
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
         "INVOICE_SECRET": INVOICE_SECRET,
-        "DB_POOL_SIZE": "20",
+        "DB_POOL_SIZE": "8",
     }
 
 

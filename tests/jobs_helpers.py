@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -105,3 +108,33 @@ async def money_is_exact(db: asyncpg.Pool) -> None:
         assert row["charge"] == expected[0] and row["amount"] == row["cost"], dict(row)
     holds = await db.fetchval("SELECT count(*) FROM billing.reservations")
     assert holds == len(rows), "every hold belongs to exactly one job"
+
+
+def spawn_worker(env: dict[str, str], **overrides: object) -> subprocess.Popen[bytes]:
+    """`python -m job_svc.worker` as its own process, as in production."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    full = {**keep, **env, **{k: str(v) for k, v in overrides.items()}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "job_svc.worker"],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+async def wait_for_status(jobs: Any, job: pb.Job, status: int, seconds: float = 30) -> pb.Job:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        current = (
+            await jobs.GetJob(pb.GetJobRequest(job_id=job.id, telegram_id=job.telegram_id))
+        ).job
+        if current.status == status:
+            return current
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"job {job.id} never reached status {status}: {current}")

@@ -1,0 +1,271 @@
+"""Deliveries, admin calls, credentials and the reconciler of job_svc."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from mediabot.jobs.v1 import jobs_pb2 as pb
+from mediabot.jobs.v1 import jobs_pb2_grpc
+
+from common.clients import channel
+from tests.jobs_helpers import (
+    balance,
+    money_is_exact,
+    request,
+    user_with,
+    wait_for_status,
+    wait_until_settled,
+)
+
+
+async def next_deliveries(stream, count: int) -> list[pb.Job]:
+    found = []
+    async for answer in stream:
+        found.append(answer.job)
+        if len(found) == count:
+            break
+    return found
+
+
+async def test_deliveries_include_jobs_finished_while_nobody_listened(
+    jobs, billing, billing_admin, start_worker
+):
+    await user_with(billing, billing_admin, 701, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    early = (await jobs.CreateJob(request(701, "early"))).job
+    await wait_for_status(jobs, early, pb.JOB_STATUS_SUCCEEDED)
+
+    stream = jobs.WatchDeliveries(pb.WatchDeliveriesRequest())
+    try:
+        first = await asyncio.wait_for(next_deliveries(stream, 1), 10)
+        assert [j.id for j in first] == [early.id]
+        late = (await jobs.CreateJob(request(701, "something forbidden"))).job
+        second = await asyncio.wait_for(next_deliveries(stream, 1), 10)
+        assert [(j.id, j.status) for j in second] == [(late.id, pb.JOB_STATUS_FAILED)]
+    finally:
+        stream.cancel()
+    for job in (early, late):
+        await jobs.AckDelivery(pb.AckDeliveryRequest(job_id=job.id))
+    again = jobs.WatchDeliveries(pb.WatchDeliveriesRequest())
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(next_deliveries(again, 1), 1.5)
+    finally:
+        again.cancel()
+    got = (await jobs.GetJob(pb.GetJobRequest(job_id=early.id, telegram_id=701))).job
+    assert got.delivered
+
+
+async def test_admin_calls_show_stats_list_and_retry(
+    jobs, jobs_admin, billing, billing_admin, start_worker, db
+):
+    await user_with(billing, billing_admin, 702, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    good = (await jobs.CreateJob(request(702, "a calm sea"))).job
+    bad = (await jobs.CreateJob(request(702, "forbidden fruit"))).job
+    await wait_for_status(jobs, good, pb.JOB_STATUS_SUCCEEDED)
+    await wait_for_status(jobs, bad, pb.JOB_STATUS_FAILED)
+
+    stats = await jobs_admin.GetJobStats(pb.GetJobStatsRequest())
+    counts = {(c.kind, c.status): c.count for c in stats.counts}
+    assert counts[(pb.JOB_KIND_IMAGE, pb.JOB_STATUS_SUCCEEDED)] == 1
+    assert counts[(pb.JOB_KIND_IMAGE, pb.JOB_STATUS_FAILED)] == 1
+    local = {p.provider: p for p in stats.providers}["local"]
+    assert (local.finished, local.failed, local.failure_rate) == (2, 1, 0.5)
+
+    failed = await jobs_admin.ListAllJobs(pb.ListAllJobsRequest(status=pb.JOB_STATUS_FAILED))
+    assert [j.id for j in failed.jobs] == [bad.id]
+    page = await jobs_admin.ListAllJobs(pb.ListAllJobsRequest(telegram_id=702, page_size=1))
+    rest = await jobs_admin.ListAllJobs(
+        pb.ListAllJobsRequest(telegram_id=702, page_size=1, page_token=page.next_page_token)
+    )
+    assert {page.jobs[0].id, rest.jobs[0].id} == {good.id, bad.id}
+
+    before = await balance(billing, 702)
+    retried = (await jobs_admin.RetryJob(pb.RetryJobRequest(job_id=bad.id))).job
+    assert retried.retry_of == bad.id and retried.id != bad.id
+    again = (await jobs_admin.RetryJob(pb.RetryJobRequest(job_id=bad.id))).job
+    assert again.id == retried.id, "a retry is idempotent"
+    assert await balance(billing, 702) == before - 1
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await jobs_admin.RetryJob(pb.RetryJobRequest(job_id=good.id))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await wait_for_status(jobs, retried, pb.JOB_STATUS_FAILED)  # still forbidden
+    await wait_until_settled(db)
+    await money_is_exact(db)
+
+
+async def test_job_calls_need_the_right_credential(jobs, jobs_service):
+    for admin_call in (
+        jobs.GetJobStats(pb.GetJobStatsRequest()),
+        jobs.ListAllJobs(pb.ListAllJobsRequest()),
+        jobs.RetryJob(pb.RetryJobRequest(job_id=str(uuid.uuid4()))),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await admin_call
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    opened = channel(f"127.0.0.1:{jobs_service.port}")
+    try:
+        anonymous = jobs_pb2_grpc.JobServiceStub(opened)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await anonymous.CreateJob(request(1))
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        stream = anonymous.WatchJob(pb.WatchJobRequest(job_id=str(uuid.uuid4()), telegram_id=1))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for _ in stream:
+                pass
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await opened.close()
+
+
+async def test_another_users_job_is_not_found(jobs, billing, billing_admin):
+    await user_with(billing, billing_admin, 703, 10)
+    mine = (await jobs.CreateJob(request(703))).job
+    for call in (
+        jobs.GetJob(pb.GetJobRequest(job_id=mine.id, telegram_id=704)),
+        jobs.CancelJob(pb.CancelJobRequest(job_id=mine.id, telegram_id=704)),
+        jobs.GetResultUrls(pb.GetResultUrlsRequest(job_id=mine.id, telegram_id=704)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    listed = await jobs.ListJobs(pb.ListJobsRequest(telegram_id=704))
+    assert not listed.jobs
+
+
+async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
+    jobs, billing, billing_admin, start_worker
+):
+    import httpx
+
+    await user_with(billing, billing_admin, 705, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    job = (await jobs.CreateJob(request(705))).job
+    await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
+    urls = await jobs.GetResultUrls(
+        pb.GetResultUrlsRequest(job_id=job.id, telegram_id=705, expires_in_seconds=60)
+    )
+    url = urls.urls[0].url
+    assert "X-Amz-Expires=60" in url
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url)).status_code == 200
+        tampered = url.replace("result.png", "input.png")
+        assert (await client.get(tampered)).status_code == 403
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await jobs.GetResultUrls(
+            pb.GetResultUrlsRequest(job_id=job.id, telegram_id=705, expires_in_seconds=10)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def domain(job_env):
+    from job_svc.settings import JobSettings
+    from job_svc.worker import build_jobs
+    from tests.conftest import make_settings
+
+    return await build_jobs(make_settings(JobSettings, job_env))
+
+
+async def age(db, seconds: int) -> None:
+    await db.execute(
+        "UPDATE jobs.jobs SET created_at = created_at - make_interval(secs => $1), "
+        "finished_at = finished_at - make_interval(secs => $1)",
+        float(seconds),
+    )
+
+
+async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
+    billing, billing_admin, job_env, db, start_worker, jobs
+):
+    await user_with(billing, billing_admin, 706, 10)
+    found, closers = await domain(job_env)
+    try:
+        # A crash right after the job was saved: no hold, not queued.
+        row = await found.store.insert(
+            {"id": uuid.uuid4(), "telegram_id": 706, "client_key": "k", "kind": "image",
+             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
+             "lane": "normal",
+             "cost": 1},
+            limit=5,
+        )  # fmt: skip
+        # A crash right after the hold was made: held, not queued.
+        held = await found.store.insert(
+            {"id": uuid.uuid4(), "telegram_id": 706, "client_key": "k2", "kind": "image",
+             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
+             "lane": "normal",
+             "cost": 1},
+            limit=5,
+        )  # fmt: skip
+        await found.billing.reserve(706, 1, str(held["id"]))
+        assert await found.reconcile() == {"rolled_forward": 0, "rolled_back": 0, "settled": 0}
+        await age(db, 60)
+        assert (await found.reconcile())["rolled_forward"] == 2
+    finally:
+        for close in closers:
+            await close()
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    for job_id in (row["id"], held["id"]):
+        await wait_for_status(jobs, pb.Job(id=str(job_id), telegram_id=706),
+                              pb.JOB_STATUS_SUCCEEDED)  # fmt: skip
+    await wait_until_settled(db)
+    assert await balance(billing, 706) == 8
+    await money_is_exact(db)
+
+
+async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
+    billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 707, 0)
+    found, closers = await domain(job_env)
+    try:
+        await found.store.insert(
+            {"id": uuid.uuid4(), "telegram_id": 707, "client_key": "k", "kind": "image",
+             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
+             "lane": "normal",
+             "cost": 1},
+            limit=5,
+        )  # fmt: skip
+        await age(db, 60)
+        assert (await found.reconcile())["rolled_back"] == 1
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
+    assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
+
+
+async def test_the_reconciler_settles_a_job_finished_before_a_crash(
+    jobs, billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 708, 10)
+    created = (await jobs.CreateJob(request(708))).job
+    found, closers = await domain(job_env)
+    try:
+        job_id = uuid.UUID(created.id)
+        claimed = await found.store.claim(job_id, "crashing-worker")
+        # The worker records success and dies before capturing the hold.
+        await found.store.finish(job_id, claimed["attempts"], "succeeded", [], "")
+        await age(db, 60)
+        assert (await found.reconcile())["settled"] == 1
+        assert (await found.reconcile())["settled"] == 0
+    finally:
+        for close in closers:
+            await close()
+    assert await balance(billing, 708) == 9
+    await money_is_exact(db)
+
+
+async def test_unfinished_counts_come_back_to_zero(jobs, billing, billing_admin, start_worker, db):
+    await user_with(billing, billing_admin, 709, 20)
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    created = [(await jobs.CreateJob(request(709, f"p{i}"))).job for i in range(5)]
+    for job in created:
+        await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
+    more = (await jobs.CreateJob(request(709, "one more"))).job  # the limit of 5 is free again
+    await wait_for_status(jobs, more, pb.JOB_STATUS_SUCCEEDED)
+    await wait_until_settled(db)
+    await money_is_exact(db)
