@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: A job still `creating` this long after it was saved was left by a crash.
 CREATING_GRACE_SECONDS = 30.0
+#: An unfinished job older than this without a queue entry has lost it.
+LOST_GRACE_SECONDS = 30.0
 #: A finished job whose hold is still open this long is settled by the reconciler.
 SETTLE_GRACE_SECONDS = 5.0
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
@@ -112,8 +114,6 @@ class Jobs:
         if payer.banned:
             raise FailedPrecondition("this account is blocked and cannot create jobs")
         limit = self.settings.MAX_USER_QUEUE_PRO if payer.pro else self.settings.MAX_USER_QUEUE
-        await self._check_unfinished(new.telegram_id, limit)
-        await self._check_rate(new.telegram_id)
 
         job_id = uuid.uuid4()
         input_key = None
@@ -140,6 +140,11 @@ class Jobs:
         )
         if row["id"] != job_id:  # a concurrent call with the same client_key won
             return row
+        try:
+            await self._check_rate(new.telegram_id)
+        except ResourceExhausted:
+            await self.store.delete_creating(job_id)
+            raise
         return await self._charge_and_queue(row)
 
     def _input_image(self, new: NewJob) -> inputs.InputImage | None:
@@ -152,18 +157,6 @@ class Jobs:
                 raise InvalidArgument("an EDIT job needs the image to edit")
             return None
         return inputs.image(new.image)
-
-    async def _check_unfinished(self, telegram_id: int, limit: int) -> None:
-        unfinished = await self.store.pool.fetchval(
-            "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
-            "AND status IN ('creating', 'queued', 'running')",
-            telegram_id,
-        )
-        if unfinished >= limit:
-            raise FailedPrecondition(
-                f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
-                "wait for one to finish"
-            )
 
     async def _check_rate(self, telegram_id: int) -> None:
         window = int(time.time() // 60)
@@ -186,11 +179,13 @@ class Jobs:
         except (FailedPrecondition, NotFound):
             await self.store.delete_creating(row["id"])
             raise
-        # Enqueue before marking queued: a worker that sees the job still
-        # `creating` waits for it; the other order could lose the entry in a crash.
-        await self.queue.enqueue(str(row["id"]), row["lane"])
         queued = await self.store.mark_queued(row["id"], reservation)
-        return queued if queued is not None else await self._get(row["id"])
+        if queued is None:  # a concurrent repair got there first
+            return await self._get(row["id"])
+        # A crash right here leaves a queued job without a queue entry: the
+        # reconciler finds it (requeue_lost) and enqueues it again.
+        await self.queue.enqueue(str(row["id"]), row["lane"])
+        return queued
 
     # --- reading --------------------------------------------------------------
 
@@ -257,7 +252,7 @@ class Jobs:
 
     async def reconcile(self) -> dict[str, int]:
         """One repair pass; safe to run on every replica at once."""
-        repaired = {"rolled_forward": 0, "rolled_back": 0, "settled": 0}
+        repaired = {"rolled_forward": 0, "rolled_back": 0, "settled": 0, "requeued": 0}
         for row in await self.store.stale_creating(CREATING_GRACE_SECONDS, 100):
             try:
                 await self._charge_and_queue(row)
@@ -269,9 +264,34 @@ class Jobs:
         for row in await self.store.unsettled(SETTLE_GRACE_SECONDS, 500):
             await self.settle(row)
             repaired["settled"] += 1
+        repaired["requeued"] = await self.requeue_lost()
         if any(repaired.values()):
             log.info("reconciled", extra=repaired)
         return repaired
+
+    async def requeue_lost(self) -> int:
+        """Enqueue again unfinished jobs that have no queue entry.
+
+        That happens after a crash between marking a job queued and enqueueing
+        it, or when Redis lost its data. A running job without an entry goes
+        back to the queue; if its worker still lives, the attempt fence makes
+        its late result count for nothing.
+        """
+        in_queue = await self.queue.job_ids()
+        rows = await self.store.pool.fetch(
+            "SELECT id, lane, status, attempts FROM jobs.jobs WHERE status IN "
+            "('queued', 'running') AND created_at < now() - make_interval(secs => $1)",
+            LOST_GRACE_SECONDS,
+        )
+        lost = [r for r in rows if str(r["id"]) not in in_queue]
+        for row in lost:
+            if row["status"] == "running" and not await self.store.requeue(
+                row["id"], row["attempts"]
+            ):
+                continue
+            await self.queue.enqueue(str(row["id"]), row["lane"])
+            log.warning("job had no queue entry; enqueued again", extra={"job": str(row["id"])})
+        return len(lost)
 
     def cost(self, kind: str, quality: str) -> int:
         return self._costs[(kind, quality)]

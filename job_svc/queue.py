@@ -64,6 +64,19 @@ class JobQueue:
             if fields
         ]
 
+    async def job_ids(self) -> set[str]:
+        """The jobs that have an entry in either lane (waiting or held by a worker)."""
+        found: set[str] = set()
+        for lane in LANES:
+            start = "-"
+            while True:
+                batch: Any = await self._redis.xrange(stream(lane), start, "+", count=1000)
+                found.update(fields[b"job"].decode() for _, fields in batch if fields)
+                if len(batch) < 1000:
+                    break
+                start = "(" + batch[-1][0].decode()
+        return found
+
     async def done(self, delivery: Delivery) -> None:
         """Acknowledge and drop an entry: the stream keeps only live work."""
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -147,12 +147,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                     event = await asyncio.wait_for(events.get(), _WATCH_REFRESH)
                 except TimeoutError:
                     event = RESYNC
-                if event is RESYNC:
-                    current = await self._estimates.snapshot(await self._jobs.get(job_id, None))
+                if event is RESYNC or event.status == pb.JOB_STATUS_QUEUED:
+                    fresh = await self._estimates.current(row["id"])
+                    if fresh is None:
+                        raise NotFound(f"job {job_id} not found")
+                    current = await self._estimates.snapshot(fresh)
                 elif event.version > last.job.version:
                     current = pb.WatchJobResponse(job=event)
-                    if event.status == pb.JOB_STATUS_QUEUED:
-                        current = await self._estimates.snapshot(await self._jobs.get(job_id, None))
                 else:
                     continue
                 if current.job.version < last.job.version:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import urllib3
 from minio import Minio
 from minio.error import S3Error
 
 from job_svc.settings import JobSettings
+
+T = TypeVar("T")
+#: Threads for the blocking S3 client, shared by a process's concurrent calls.
+THREADS = 32
 
 
 class ObjectStore:
@@ -22,6 +30,9 @@ class ObjectStore:
 
     def __init__(self, settings: JobSettings) -> None:
         self.bucket = settings.MINIO_BUCKET
+        # The default executor has cores + 4 threads: far too few for a worker
+        # that stores dozens of results at once.
+        self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="s3")
         self._client = Minio(
             settings.MINIO_ENDPOINT,
             access_key=settings.MINIO_ACCESS_KEY.get_secret_value(),
@@ -48,10 +59,10 @@ class ObjectStore:
                     if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
 
-        await asyncio.to_thread(create)
+        await self._run(create)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(
+        await self._run(
             self._client.put_object,
             self.bucket,
             key,
@@ -69,17 +80,24 @@ class ObjectStore:
                 response.close()
                 response.release_conn()
 
-        return await asyncio.to_thread(read)
+        return await self._run(read)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._client.remove_object, self.bucket, key)
+        await self._run(self._client.remove_object, self.bucket, key)
 
     async def keys(self, prefix: str) -> list[str]:
         def listing() -> list[str]:
             objects = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
             return [str(o.object_name) for o in objects]
 
-        return await asyncio.to_thread(listing)
+        return await self._run(listing)
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(call, *args, **kwargs))
+
+    async def close(self) -> None:
+        self._threads.shutdown(wait=False)
 
     def presigned_get(self, key: str, expires: timedelta) -> str:
         """A GET URL that works for `expires` (computed locally, no network)."""

@@ -34,7 +34,7 @@ class JobStore:
                 job["telegram_id"],
                 job["client_key"],
             )
-            if existing is not None:
+            if existing is not None:  # saved by a concurrent call with the same key
                 return existing
             unfinished = await conn.fetchval(
                 "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
@@ -52,6 +52,16 @@ class JobStore:
                 f"({', '.join(f'${i + 1}' for i in range(len(names)))}) RETURNING {COLUMNS}",
                 *job.values(),
             )
+
+    async def requeue(self, job_id: uuid.UUID, attempt: int) -> bool:
+        """running → queued (its worker is gone or its entry lost), for this attempt only."""
+        done = await self.pool.fetchval(
+            f"UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, {_VISIBLE} "
+            "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1",
+            job_id,
+            attempt,
+        )
+        return bool(done)
 
     async def get(self, job_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,9 +27,25 @@ class Estimates:
 
     def __init__(self, store: JobStore) -> None:
         self._store = store
+        self._rows: dict[uuid.UUID, tuple[float, asyncio.Future[asyncpg.Record | None]]] = {}
         self._positions: dict[uuid.UUID, tuple[float, int]] = {}
         self._durations: dict[tuple[str, str], tuple[float, int]] = {}
         self._durations_at = 0.0
+
+    async def current(self, job_id: uuid.UUID) -> asyncpg.Record | None:
+        """The stored job, read at most once per interval however many watch it."""
+        now = time.monotonic()
+        cached = self._rows.get(job_id)
+        if cached is None or now - cached[0] >= _POSITION_TTL:
+            if len(self._rows) > 10_000:
+                self._rows = {k: v for k, v in self._rows.items() if now - v[0] < 5}
+            future = asyncio.ensure_future(self._store.get(job_id))
+            self._rows[job_id] = cached = (now, future)
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            self._rows.pop(job_id, None)
+            raise
 
     async def position(self, job_id: uuid.UUID) -> int:
         now = time.monotonic()

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+import uvloop
 
 from common.db import create_pool
 from common.logs import setup_logging
@@ -37,9 +38,6 @@ from job_svc.storage import ObjectStore
 from job_svc.store import JobStore
 
 log = logging.getLogger(__name__)
-
-#: How long a worker waits for a job it got from the queue to leave `creating`.
-_CREATING_WAIT = (0.005, 0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass
@@ -153,26 +151,16 @@ class Worker:
     async def _claim(self, delivery: Delivery, takeover: bool) -> asyncpg.Record | None:
         """This worker's attempt at the job, or None (after acking) when it is not to run."""
         job_id = uuid.UUID(delivery.job_id)
-        for pause in (*_CREATING_WAIT, None):
-            row = await self.store.claim(job_id, self.name)
-            if row is not None:
-                return row
-            current = await self.store.get(job_id)
-            if current is None or current["status"] in ("succeeded", "failed", "cancelled"):
-                await self.queue.done(delivery)
-                return None
-            if current["status"] == "running":
-                if takeover:  # its worker stopped heartbeating: we take over
-                    return await self.store.take_over(job_id, self.name)
-                await self.queue.done(delivery)  # a duplicate entry of a running job
-                return None
-            if current["status"] == "creating" and pause is not None:
-                await asyncio.sleep(pause)
-                continue
-            if current["status"] == "queued":
-                continue
-        # Still `creating`: leave the entry pending; once the reconciler has
-        # repaired the job, another worker re-claims the entry.
+        row = await self.store.claim(job_id, self.name)
+        if row is not None:
+            return row
+        current = await self.store.get(job_id)
+        if current is not None and current["status"] == "running" and takeover:
+            # Its worker stopped heartbeating: a new attempt here fences the old one out.
+            return await self.store.take_over(job_id, self.name)
+        # Gone, finished, running elsewhere (a duplicate entry), or left `creating`
+        # by a crash (the reconciler charges and enqueues it anew, or drops it).
+        await self.queue.done(delivery)
         return None
 
     async def _execute(self, row: asyncpg.Record) -> None:
@@ -345,6 +333,7 @@ async def build_jobs(settings: JobSettings) -> tuple[Jobs, list[Any]]:
         pool.close,
         redis.aclose,
         billing.close,
+        objects.close,
         *[p.close for p in {id(p): p for p in providers.values()}.values()],
     ]
     return jobs, closers
@@ -369,4 +358,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

@@ -201,7 +201,7 @@ async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
             limit=5,
         )  # fmt: skip
         await found.billing.reserve(706, 1, str(held["id"]))
-        assert await found.reconcile() == {"rolled_forward": 0, "rolled_back": 0, "settled": 0}
+        assert not any((await found.reconcile()).values())
         await age(db, 60)
         assert (await found.reconcile())["rolled_forward"] == 2
     finally:
@@ -268,4 +268,31 @@ async def test_unfinished_counts_come_back_to_zero(jobs, billing, billing_admin,
     more = (await jobs.CreateJob(request(709, "one more"))).job  # the limit of 5 is free again
     await wait_for_status(jobs, more, pb.JOB_STATUS_SUCCEEDED)
     await wait_until_settled(db)
+    await money_is_exact(db)
+
+
+async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
+    jobs, billing, billing_admin, job_env, db, redis, start_worker
+):
+    await user_with(billing, billing_admin, 710, 10)
+    waiting = (await jobs.CreateJob(request(710, "queued one"))).job
+    found, closers = await domain(job_env)
+    try:
+        claimed = (await jobs.CreateJob(request(710, "running one"))).job
+        await found.store.claim(uuid.UUID(claimed.id), "worker-that-vanished")
+        await redis.delete("jobs:queue:normal", "jobs:queue:priority")  # Redis lost its data
+        await found.queue.ensure_groups()
+        assert (await found.reconcile())["requeued"] == 0  # too fresh to call lost
+        await age(db, 60)
+        assert (await found.reconcile())["requeued"] == 2
+        assert (await found.reconcile())["requeued"] == 0
+    finally:
+        for close in closers:
+            await close()
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    for job in (waiting, claimed):
+        done = await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
+        assert len(done.results) == 1
+    await wait_until_settled(db)
+    assert await balance(billing, 710) == 8
     await money_is_exact(db)
