@@ -1,6 +1,6 @@
 """`python -m billing_svc`: run the billing service until SIGTERM."""
 
-import asyncio
+import uvloop
 
 from billing_svc.server import create_server
 from billing_svc.settings import BillingSettings
@@ -16,4 +16,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

@@ -21,7 +21,8 @@ COLUMNS = "id, telegram_id, amount, status, idempotency_key, purpose, expires_at
 
 _INSERT = f"""
 INSERT INTO billing.reservations (id, telegram_id, amount, idempotency_key, purpose, expires_at)
-VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+SELECT $1, $2, $3, $4, $5, now() + make_interval(secs => $6)
+WHERE NOT EXISTS (SELECT 1 FROM billing.accounts WHERE telegram_id = $2 AND banned)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {COLUMNS}
 """
@@ -36,7 +37,8 @@ class Reservations:
     async def reserve(
         self, telegram_id: int, amount: int, key: str, purpose: str, ttl_seconds: int
     ) -> tuple[asyncpg.Record, int]:
-        """Debit `amount` into a hold; the same key returns the first hold."""
+        """Debit `amount` into a hold; the same key returns the first hold.
+        A banned user's credits cannot be held."""
         validate.telegram_id(telegram_id)
         validate.int_range(amount, "amount", 1, MAX_AMOUNT)
         validate.key(key)
@@ -64,7 +66,8 @@ class Reservations:
         row = await conn.fetchrow(
             f"SELECT {COLUMNS} FROM billing.reservations WHERE idempotency_key = $1", key
         )
-        assert row is not None, "a conflicting reservation is committed before we see it"
+        if row is None:  # nothing conflicted: the insert was refused
+            raise FailedPrecondition("this account is blocked; its credits cannot be spent")
         if (row["telegram_id"], row["amount"]) != (telegram_id, amount):
             raise AlreadyExists("idempotency_key was already used for a different reservation")
         balance = await conn.fetchval(

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.db import asyncpg_dsn
@@ -32,6 +33,8 @@ GENERATED = ("SERVICE_TOKEN", "ADMIN_API_TOKEN", "INVOICE_SECRET", "WEBAPP_SECRE
 #: What `up` runs, in order: (name, module, address setting or None).
 PROCESSES = [
     ("billing", "billing_svc", "BILLING_GRPC_ADDR"),
+    ("jobs", "job_svc", "JOBS_GRPC_ADDR"),
+    ("worker", "job_svc.worker", None),
 ]
 
 
@@ -43,6 +46,9 @@ class Configured(BaseSettings):
     REDIS_URL: str = ""
     BILLING_GRPC_ADDR: str = "127.0.0.1:50051"
     JOBS_GRPC_ADDR: str = "127.0.0.1:50052"
+    MINIO_ENDPOINT: str = ""
+    PROVIDER: str = ""
+    GEMINI_API_KEY: str = ""
 
 
 def dev_secrets() -> dict[str, str]:
@@ -75,14 +81,23 @@ async def ensure_database(server_url: str, name: str) -> str:
 def up() -> int:
     configured = Configured()
     env = dict(os.environ)
+    in_dotenv = dotenv_values(".env") if Path(".env").exists() else {}
     for name, value in dev_secrets().items():
-        env.setdefault(name, value)
+        if name not in in_dotenv:
+            env.setdefault(name, value)
     with Embedded(DATA) as engines:
         if not configured.DATABASE_URL:
             print("starting embedded Postgres …", flush=True)
             env["DATABASE_URL"] = asyncio.run(ensure_database(engines.postgres(), "mediabot"))
         if not configured.REDIS_URL:
             env["REDIS_URL"] = engines.redis(port=6390)
+        if not configured.MINIO_ENDPOINT:
+            print("starting embedded S3 (SeaweedFS) …", flush=True)
+            env["MINIO_ENDPOINT"] = engines.s3(
+                env["MINIO_ACCESS_KEY"], env["MINIO_SECRET_KEY"], port=8333
+            )
+        if not configured.PROVIDER:
+            env["PROVIDER"] = "gemini" if configured.GEMINI_API_KEY else "local"
         upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
@@ -109,6 +124,9 @@ def print_summary(env: dict[str, str], configured: Configured) -> None:
     print(
         "\nmediabot is up:\n"
         f"  billing_svc  grpc://{configured.BILLING_GRPC_ADDR}\n"
+        f"  job_svc      grpc://{configured.JOBS_GRPC_ADDR} (one worker, "
+        f"provider {env.get('PROVIDER')})\n"
+        f"  S3           http://{env.get('MINIO_ENDPOINT')}\n"
         f"  Postgres     {env.get('DATABASE_URL') or configured.DATABASE_URL}\n"
         f"  Redis        {env.get('REDIS_URL') or configured.REDIS_URL}\n"
         f"  secrets      {SECRETS} (SERVICE_TOKEN, ADMIN_API_TOKEN for grpcurl)\n"

@@ -1,6 +1,6 @@
 """`python -m job_svc`: run the job service until SIGTERM."""
 
-import asyncio
+import uvloop
 
 from common.grpc_server import run_until_signalled
 from common.logs import setup_logging
@@ -16,4 +16,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

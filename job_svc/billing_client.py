@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,6 +19,7 @@ T = TypeVar("T")
 #: Holds live a day: far longer than a job may wait and run. The reconciler
 #: settles every finished job long before, so the sweeper only catches leaks.
 HOLD_TTL_SECONDS = 24 * 3600
+PAYER_TTL_SECONDS = 2.0
 
 _PASS_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -41,6 +43,7 @@ class BillingClient:
     def __init__(self, address: str, token: str) -> None:
         self._channel = channel(address)
         self._stub = authorized(billing_pb2_grpc.BillingServiceStub(self._channel), token)
+        self._payers: dict[int, tuple[float, Payer]] = {}
 
     async def close(self) -> None:
         await self._channel.close()
@@ -55,9 +58,22 @@ class BillingClient:
             raise error(detail if error is not Unavailable else f"billing: {detail}") from None
 
     async def payer(self, telegram_id: int) -> Payer:
+        """Ban and tier of a user, remembered for PAYER_TTL_SECONDS.
+
+        A ban reaches job creation within that time; billing itself refuses
+        to hold credits of a banned user at once.
+        """
+        now = time.monotonic()
+        cached = self._payers.get(telegram_id)
+        if cached is not None and now - cached[0] < PAYER_TTL_SECONDS:
+            return cached[1]
         answer = await self._call(self._stub.GetUser(pb.GetUserRequest(telegram_id=telegram_id)))
         user = answer.user
-        return Payer(user.telegram_id, user.banned, user.tier == pb.TIER_PRO)
+        payer = Payer(user.telegram_id, user.banned, user.tier == pb.TIER_PRO)
+        if len(self._payers) > 100_000:
+            self._payers.clear()
+        self._payers[telegram_id] = (now, payer)
+        return payer
 
     async def reserve(self, telegram_id: int, amount: int, job_id: str) -> str:
         """Hold the job's price; the key is the job id, so a retry holds once."""

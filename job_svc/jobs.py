@@ -107,9 +107,6 @@ class Jobs:
             provider, new.kind, new.aspect_ratio, new.duration_seconds
         )
         picture = self._input_image(new)
-        existing = await self.store.by_client_key(new.telegram_id, new.client_key)
-        if existing is not None:
-            return existing
         payer = await self.billing.payer(new.telegram_id)
         if payer.banned:
             raise FailedPrecondition("this account is blocked and cannot create jobs")

@@ -22,35 +22,43 @@ class JobStore:
         self.pool = pool
 
     async def insert(self, job: dict[str, Any], limit: int) -> asyncpg.Record:
-        """Save a new job in state `creating`, unless the user has `limit` unfinished.
+        """Save a new job in state `creating`, unless the user has `limit` unfinished;
+        a job already saved with the same client_key is returned instead.
 
-        A per-user advisory lock makes the count and the insert one step, so
-        concurrent creations cannot overshoot the limit.
+        A per-user advisory lock, taken in its own statement so that the insert
+        sees every job committed before it, makes the count and the insert one
+        step: concurrent creations cannot overshoot the limit.
         """
+        names = list(job)
+        values = ", ".join(f"${i + 3}" for i in range(len(names)))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", job["telegram_id"])
+            row = await conn.fetchrow(
+                f"INSERT INTO jobs.jobs ({', '.join(names)}) SELECT {values} "
+                "WHERE (SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
+                "       AND status IN ('creating', 'queued', 'running')) < $2 "
+                f"ON CONFLICT (telegram_id, client_key) DO NOTHING RETURNING {COLUMNS}",
+                job["telegram_id"],
+                limit,
+                *job.values(),
+            )
+            if row is not None:
+                return row
             existing = await conn.fetchrow(
                 f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND client_key = $2",
                 job["telegram_id"],
                 job["client_key"],
             )
-            if existing is not None:  # saved by a concurrent call with the same key
+            if existing is not None:  # a retry, or a concurrent call with the same key
                 return existing
             unfinished = await conn.fetchval(
                 "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
                 "AND status IN ('creating', 'queued', 'running')",
                 job["telegram_id"],
             )
-            if unfinished >= limit:
-                raise FailedPrecondition(
-                    f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
-                    "wait for one to finish"
-                )
-            names = list(job)
-            return await conn.fetchrow(
-                f"INSERT INTO jobs.jobs ({', '.join(names)}) VALUES "
-                f"({', '.join(f'${i + 1}' for i in range(len(names)))}) RETURNING {COLUMNS}",
-                *job.values(),
+            raise FailedPrecondition(
+                f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
+                "wait for one to finish"
             )
 
     async def requeue(self, job_id: uuid.UUID, attempt: int) -> bool:

@@ -175,3 +175,17 @@ async def test_not_enough_credits_changes_nothing(billing, db):
     assert "not enough credits" in (err.value.details() or "")
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
     assert await balance(billing) == start
+
+
+async def test_a_banned_users_credits_cannot_be_held(billing, billing_admin, db):
+    await make_user(billing, credits=10, admin=billing_admin)
+    before = await balance(billing)
+    await billing_admin.SetBanned(pb.SetBannedRequest(telegram_id=1001, banned=True))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await billing.ReserveCredits(
+            pb.ReserveCreditsRequest(telegram_id=1001, amount=1, idempotency_key="b")
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "blocked" in (err.value.details() or "")
+    assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
+    assert await balance(billing) == before
