@@ -46,7 +46,7 @@ async def _direct(url: str) -> Result:
     run = uuid.uuid4().hex
 
     async def pair(i: int) -> None:
-        row, _ = await reservations.reserve(i % USERS + 1, 1, f"d{run}{i}", "bench", 0)
+        row, _, _ = await reservations.reserve(i % USERS + 1, 1, f"d{run}{i}", "bench", 0)
         await reservations.capture(str(row["id"]))
 
     try:

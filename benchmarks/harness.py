@@ -99,6 +99,15 @@ async def _admin(url: str, sql: str) -> None:
 @contextmanager
 def process(module: str, env: dict[str, str], address_setting: str | None) -> Iterator[str]:
     """Run `python -m module` with `env`; yields its address when it listens on one."""
+    with spawn(module, env, address_setting) as (address, _):
+        yield address
+
+
+@contextmanager
+def spawn(
+    module: str, env: dict[str, str], address_setting: str | None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `process`, also yielding the child (e.g. to sample its memory)."""
     port = free_port()
     address = f"127.0.0.1:{port}"
     full_env = {**os.environ, **env}
@@ -108,7 +117,7 @@ def process(module: str, env: dict[str, str], address_setting: str | None) -> It
     try:
         if address_setting:
             wait_for_port(port, 30, child)  # type: ignore[arg-type]
-        yield address
+        yield address, child
     finally:
         child.terminate()
         try:

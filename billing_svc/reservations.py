@@ -24,7 +24,8 @@ INSERT INTO billing.reservations (id, telegram_id, amount, idempotency_key, purp
 SELECT $1, $2, $3, $4, $5, now() + make_interval(secs => $6)
 WHERE NOT EXISTS (SELECT 1 FROM billing.accounts WHERE telegram_id = $2 AND banned)
 ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING {COLUMNS}
+RETURNING {COLUMNS}, (SELECT coalesce(pro_until > now(), false) FROM billing.accounts
+                      WHERE telegram_id = $2) AS pro
 """
 
 
@@ -36,9 +37,10 @@ class Reservations:
 
     async def reserve(
         self, telegram_id: int, amount: int, key: str, purpose: str, ttl_seconds: int
-    ) -> tuple[asyncpg.Record, int]:
+    ) -> tuple[asyncpg.Record, int, bool]:
         """Debit `amount` into a hold; the same key returns the first hold.
-        A banned user's credits cannot be held."""
+        A banned user's credits cannot be held. Returns the hold, the balance
+        after it and whether the user is PRO."""
         validate.telegram_id(telegram_id)
         validate.int_range(amount, "amount", 1, MAX_AMOUNT)
         validate.key(key)
@@ -56,13 +58,13 @@ class Reservations:
                     balance = await apply_entry(
                         conn, telegram_id, -amount, "reserve", str(row["id"]), f"reserve:{key}"
                     )
-                    return row, balance
+                    return row, balance, row["pro"]
             return await self._replay(conn, telegram_id, amount, key)
 
     @staticmethod
     async def _replay(
         conn: asyncpg.Connection, telegram_id: int, amount: int, key: str
-    ) -> tuple[asyncpg.Record, int]:
+    ) -> tuple[asyncpg.Record, int, bool]:
         row = await conn.fetchrow(
             f"SELECT {COLUMNS} FROM billing.reservations WHERE idempotency_key = $1", key
         )
@@ -70,10 +72,12 @@ class Reservations:
             raise FailedPrecondition("this account is blocked; its credits cannot be spent")
         if (row["telegram_id"], row["amount"]) != (telegram_id, amount):
             raise AlreadyExists("idempotency_key was already used for a different reservation")
-        balance = await conn.fetchval(
-            "SELECT balance FROM billing.accounts WHERE telegram_id = $1", telegram_id
+        account = await conn.fetchrow(
+            "SELECT balance, coalesce(pro_until > now(), false) AS pro FROM billing.accounts "
+            "WHERE telegram_id = $1",
+            telegram_id,
         )
-        return row, int(balance)
+        return row, int(account["balance"]), account["pro"]
 
     async def capture(self, reservation_id: str) -> asyncpg.Record:
         """Make a hold final; capturing twice is harmless, capturing a released one is refused."""

@@ -154,14 +154,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def ReserveCredits(
         self, request: pb.ReserveCreditsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReserveCreditsResponse:
-        row, balance = await self._reservations.reserve(
+        row, balance, pro = await self._reservations.reserve(
             request.telegram_id,
             request.amount,
             request.idempotency_key,
             request.purpose,
             request.ttl_seconds,
         )
-        return pb.ReserveCreditsResponse(reservation=reservation_message(row), balance=balance)
+        return pb.ReserveCreditsResponse(
+            reservation=reservation_message(row),
+            balance=balance,
+            tier=pb.TIER_PRO if pro else pb.TIER_FREE,
+        )
 
     async def CaptureReservation(
         self, request: pb.CaptureReservationRequest, context: grpc.aio.ServicerContext

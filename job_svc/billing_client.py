@@ -75,8 +75,12 @@ class BillingClient:
         self._payers[telegram_id] = (now, payer)
         return payer
 
-    async def reserve(self, telegram_id: int, amount: int, job_id: str) -> str:
-        """Hold the job's price; the key is the job id, so a retry holds once."""
+    async def reserve(self, telegram_id: int, amount: int, job_id: str) -> tuple[str, bool]:
+        """Hold the job's price; the key is the job id, so a retry holds once.
+
+        Returns the hold's id and whether the user is PRO. Billing refuses the
+        hold of an unknown (NOT_FOUND) or banned (FAILED_PRECONDITION) user.
+        """
         answer = await self._call(
             self._stub.ReserveCredits(
                 pb.ReserveCreditsRequest(
@@ -88,7 +92,7 @@ class BillingClient:
                 )
             )
         )
-        return str(answer.reservation.id)
+        return str(answer.reservation.id), answer.tier == pb.TIER_PRO
 
     async def capture(self, reservation_id: str) -> None:
         await self._call(

@@ -107,34 +107,27 @@ class Jobs:
             provider, new.kind, new.aspect_ratio, new.duration_seconds
         )
         picture = self._input_image(new)
-        payer = await self.billing.payer(new.telegram_id)
-        if payer.banned:
-            raise FailedPrecondition("this account is blocked and cannot create jobs")
-        limit = self.settings.MAX_USER_QUEUE_PRO if payer.pro else self.settings.MAX_USER_QUEUE
-
         job_id = uuid.uuid4()
         input_key = None
         if picture is not None:
             input_key = f"jobs/{job_id}/input.{extension(picture.mime_type)}"
             await self.objects.put(input_key, picture.data, picture.mime_type)
-        row = await self.store.insert(
-            {
-                "id": job_id,
-                "telegram_id": new.telegram_id,
-                "client_key": new.client_key,
-                "kind": new.kind,
-                "quality": new.quality,
-                "prompt": prompt,
-                "aspect_ratio": aspect_ratio,
-                "duration_seconds": duration,
-                "input_key": input_key,
-                "provider": provider.name,
-                "lane": "priority" if payer.pro else "normal",
-                "cost": self._costs[(new.kind, new.quality)],
-                "retry_of": new.retry_of,
-            },
-            limit,
-        )
+        job = {
+            "id": job_id,
+            "telegram_id": new.telegram_id,
+            "client_key": new.client_key,
+            "kind": new.kind,
+            "quality": new.quality,
+            "prompt": prompt,
+            "aspect_ratio": aspect_ratio,
+            "duration_seconds": duration,
+            "input_key": input_key,
+            "provider": provider.name,
+            "lane": "normal",  # the hold tells the tier; PRO jobs move to priority
+            "cost": self._costs[(new.kind, new.quality)],
+            "retry_of": new.retry_of,
+        }
+        row = await self._save(job)
         if row["id"] != job_id:  # a concurrent call with the same client_key won
             return row
         try:
@@ -143,6 +136,22 @@ class Jobs:
             await self.store.delete_creating(job_id)
             raise
         return await self._charge_and_queue(row)
+
+    async def _save(self, job: dict[str, Any]) -> asyncpg.Record:
+        """Save under the FREE queue limit; past it, ask billing who the user is.
+
+        Most jobs never need that call: billing's hold itself refuses unknown
+        and banned users and tells the tier.
+        """
+        try:
+            return await self.store.insert(job, self.settings.MAX_USER_QUEUE)
+        except FailedPrecondition:
+            payer = await self.billing.payer(job["telegram_id"])
+            if payer.banned:
+                raise FailedPrecondition("this account is blocked and cannot create jobs") from None
+            if not payer.pro:
+                raise
+        return await self.store.insert(job, self.settings.MAX_USER_QUEUE_PRO)
 
     def _input_image(self, new: NewJob) -> inputs.InputImage | None:
         if new.kind == "image":
@@ -170,18 +179,21 @@ class Jobs:
 
     async def _charge_and_queue(self, row: asyncpg.Record) -> asyncpg.Record:
         try:
-            reservation = await self.billing.reserve(
+            reservation, pro = await self.billing.reserve(
                 row["telegram_id"], row["cost"], str(row["id"])
             )
-        except (FailedPrecondition, NotFound):
+        except (FailedPrecondition, NotFound) as exc:
             await self.store.delete_creating(row["id"])
+            if "blocked" in str(exc):
+                raise FailedPrecondition("this account is blocked and cannot create jobs") from None
             raise
-        queued = await self.store.mark_queued(row["id"], reservation)
+        lane = "priority" if pro else "normal"
+        queued = await self.store.mark_queued(row["id"], reservation, lane)
         if queued is None:  # a concurrent repair got there first
             return await self._get(row["id"])
         # A crash right here leaves a queued job without a queue entry: the
         # reconciler finds it (requeue_lost) and enqueues it again.
-        await self.queue.enqueue(str(row["id"]), row["lane"])
+        await self.queue.enqueue(str(row["id"]), lane)
         return queued
 
     # --- reading --------------------------------------------------------------

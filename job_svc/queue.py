@@ -64,6 +64,16 @@ class JobQueue:
             if fields
         ]
 
+    async def prune_consumers(self, min_idle_ms: int) -> int:
+        """Forget consumers (dead workers) that hold nothing and were idle that long."""
+        pruned = 0
+        for lane in LANES:
+            for consumer in await self._redis.xinfo_consumers(stream(lane), GROUP):
+                if consumer["pending"] == 0 and consumer["idle"] >= min_idle_ms:
+                    await self._redis.xgroup_delconsumer(stream(lane), GROUP, consumer["name"])
+                    pruned += 1
+        return pruned
+
     async def job_ids(self) -> set[str]:
         """The jobs that have an entry in either lane (waiting or held by a worker)."""
         found: set[str] = set()

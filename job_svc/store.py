@@ -81,13 +81,16 @@ class JobStore:
             key,
         )
 
-    async def mark_queued(self, job_id: uuid.UUID, reservation_id: str) -> asyncpg.Record | None:
-        """creating → queued once the price is held."""
+    async def mark_queued(
+        self, job_id: uuid.UUID, reservation_id: str, lane: str
+    ) -> asyncpg.Record | None:
+        """creating → queued in its lane once the price is held."""
         return await self.pool.fetchrow(
             f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
-            f"{_VISIBLE} WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
+            f"lane = $3, {_VISIBLE} WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
             job_id,
             reservation_id,
+            lane,
         )
 
     async def delete_creating(self, job_id: uuid.UUID) -> None:

@@ -296,6 +296,7 @@ class Worker:
                 for delivery in await self.queue.reclaim(self.name, idle_ms, free):
                     log.info("taking over a job", extra={"job": delivery.job_id})
                     self._start(delivery, takeover=True)
+                await self.queue.prune_consumers(idle_ms * 10)
             except aioredis.RedisError:
                 log.warning("reclaim failed; retrying")
 

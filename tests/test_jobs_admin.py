@@ -298,3 +298,19 @@ async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
     await wait_until_settled(db)
     assert await balance(billing, 710) == 8
     await money_is_exact(db)
+
+
+async def test_consumers_of_dead_workers_are_forgotten_once_they_hold_nothing(redis):
+    from job_svc.queue import JobQueue, stream
+
+    queue = JobQueue(redis)
+    await queue.ensure_groups()
+    await queue.enqueue("job-done", "normal")
+    await queue.enqueue("job-held", "normal")
+    finished = await queue.read("ghost-worker", 1, block_ms=10)
+    await queue.done(finished[0])  # then the worker died, holding nothing
+    held = await queue.read("busy-worker", 1, block_ms=10)
+    assert [d.job_id for d in held] == ["job-held"]
+    assert await queue.prune_consumers(0) == 1
+    names = {c["name"] for c in await redis.xinfo_consumers(stream("normal"), "workers")}
+    assert names == {b"busy-worker"}, "a consumer holding entries is kept"

@@ -19,6 +19,7 @@ from tests.jobs_helpers import (
     request,
     statuses,
     user_with,
+    wait_for_status,
     wait_until_settled,
     watch,
 )
@@ -296,4 +297,42 @@ async def test_cancelling_a_running_job_stops_the_worker_and_refunds_once(
     assert await balance(billing, USER) == 10
     final = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=USER))).job
     assert final.status == pb.JOB_STATUS_CANCELLED and not final.results
+    await money_is_exact(db)
+
+
+async def make_pro(billing, telegram_id: int) -> None:
+    from mediabot.billing.v1 import billing_pb2 as bpb
+
+    invoice = await billing.CreateInvoice(
+        bpb.CreateInvoiceRequest(telegram_id=telegram_id, product_id="sub_monthly")
+    )
+    await billing.CompletePayment(
+        bpb.CompletePaymentRequest(
+            telegram_id=telegram_id,
+            invoice_payload=invoice.payload,
+            currency="XTR",
+            total_amount=invoice.amount,
+            telegram_payment_charge_id=f"sub-{telegram_id}",
+            is_recurring=True,
+        )
+    )
+
+
+async def test_pro_users_get_a_higher_queue_limit_and_the_priority_lane(
+    jobs, billing, billing_admin, start_worker, db
+):
+    await user_with(billing, billing_admin, USER, 100)
+    await user_with(billing, billing_admin, USER + 1, 100)
+    await make_pro(billing, USER + 1)
+    free_jobs = [(await jobs.CreateJob(request(USER, f"free {i}"))).job for i in range(5)]
+    pro_jobs = [(await jobs.CreateJob(request(USER + 1, f"pro {i}"))).job for i in range(7)]
+    lanes = dict(await db.fetch("SELECT telegram_id, array_agg(DISTINCT lane) FROM jobs.jobs "
+                                "GROUP BY telegram_id"))  # fmt: skip
+    assert lanes == {USER: ["normal"], USER + 1: ["priority"]}
+    await start_worker(LOCAL_LATENCY_SECONDS=0, WORKER_CONCURRENCY=1)
+    for job in [*free_jobs, *pro_jobs]:
+        await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
+    order = await db.fetch("SELECT telegram_id FROM jobs.jobs ORDER BY started_at")
+    assert [r["telegram_id"] for r in order][:7] == [USER + 1] * 7, "PRO jobs start first"
+    await wait_until_settled(db)
     await money_is_exact(db)

@@ -200,12 +200,14 @@ class ReserveCreditsRequest(_message.Message):
     def __init__(self, telegram_id: _Optional[int] = ..., amount: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., purpose: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class ReserveCreditsResponse(_message.Message):
-    __slots__ = ("reservation", "balance")
+    __slots__ = ("reservation", "balance", "tier")
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     reservation: Reservation
     balance: int
-    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., balance: _Optional[int] = ...) -> None: ...
+    tier: Tier
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., balance: _Optional[int] = ..., tier: _Optional[_Union[Tier, str]] = ...) -> None: ...
 
 class CaptureReservationRequest(_message.Message):
     __slots__ = ("reservation_id",)
