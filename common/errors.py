@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncpg
 import grpc
+import redis.exceptions
 
 
 class DomainError(RuntimeError):
@@ -45,3 +47,16 @@ class Unavailable(DomainError):
     """A dependency is down: the same request may succeed later."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+#: Failures of a database, cache or network peer: the same work may succeed later.
+DEPENDENCY_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)

@@ -13,14 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import grpc
-import redis.exceptions
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.errors import DomainError
+from common.errors import DEPENDENCY_ERRORS, DomainError
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +26,6 @@ log = logging.getLogger(__name__)
 current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
 _ACTOR_MAX = 64
-#: Failures of a database, cache or network peer: the same call may work later.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
 
 
 @dataclass(frozen=True)
@@ -125,7 +112,7 @@ class Guard:
 async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: str) -> None:
     if isinstance(exc, DomainError):
         await context.abort(exc.code, str(exc))
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, DEPENDENCY_ERRORS):
         log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
         await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; try again")
     log.exception("unhandled error", extra={"method": method})

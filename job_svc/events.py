@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import redis.asyncio as aioredis
 from mediabot.jobs.v1 import jobs_pb2 as pb
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,19 @@ RESYNC = pb.Job()
 _QUEUE_SIZE = 64
 
 
+def redis_client(url: str, connections: int = 64) -> aioredis.Redis:
+    """A client whose callers wait for a free connection instead of failing
+    when many jobs publish at once."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=connections, timeout=30)
+    return aioredis.Redis(connection_pool=pool)
+
+
 async def publish(redis: aioredis.Redis, job: pb.Job) -> None:
-    await redis.publish(EVENTS, job.SerializeToString())
+    """Publish a change; a lost event is logged, as watchers re-read on their own."""
+    try:
+        await redis.publish(EVENTS, job.SerializeToString())
+    except RedisError as exc:
+        log.warning("event not published", extra={"job": job.id, "error": repr(exc)})
 
 
 async def publish_cancel(redis: aioredis.Redis, job_id: str) -> None:

@@ -19,10 +19,11 @@ import redis.asyncio as aioredis
 import uvloop
 
 from common.db import create_pool
+from common.errors import DEPENDENCY_ERRORS
 from common.logs import setup_logging
 from common.settings import load_settings
 from job_svc.billing_client import BillingClient
-from job_svc.events import CANCELS, publish
+from job_svc.events import CANCELS, publish, redis_client
 from job_svc.jobs import Jobs, extension
 from job_svc.model import job_message
 from job_svc.providers import (
@@ -142,6 +143,13 @@ class Worker:
                 await self._hand_back(row, delivery)
             else:  # cancelled by its owner: CancelJob already refunded it
                 await self.queue.done(delivery)
+            return
+        except DEPENDENCY_ERRORS as exc:
+            # Not the job's fault: let another attempt (here or elsewhere) run it.
+            log.warning("dependency failed; job handed back",
+                        extra={"job": delivery.job_id, "error": repr(exc)})  # fmt: skip
+            with contextlib.suppress(*DEPENDENCY_ERRORS):
+                await self._hand_back(row, delivery)
             return
         except Exception:
             log.exception("job crashed the worker code", extra={"job": delivery.job_id})
@@ -322,7 +330,7 @@ class Worker:
 async def build_jobs(settings: JobSettings) -> tuple[Jobs, list[Any]]:
     """The Jobs domain object with its clients, and what to close afterwards."""
     pool = await create_pool(settings.DATABASE_URL, settings.DB_POOL_SIZE)
-    redis = aioredis.from_url(settings.REDIS_URL)
+    redis = redis_client(settings.REDIS_URL)
     billing = BillingClient(settings.BILLING_GRPC_ADDR, settings.SERVICE_TOKEN.get_secret_value())
     objects = ObjectStore(settings)
     try:
