@@ -174,6 +174,9 @@ def create_grpc_server(
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
+            # A gateway watches many jobs over one connection; HTTP/2's usual
+            # cap of 100 streams would leave the rest waiting.
+            ("grpc.max_concurrent_streams", 16384),
         ],
     )
     health_servicer = health.aio.HealthServicer()

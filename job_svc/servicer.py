@@ -29,9 +29,10 @@ from job_svc.model import (
 from job_svc.watch import Estimates
 
 ADMIN_METHODS = ("GetJobStats", "ListAllJobs", "RetryJob")
-#: How often a watcher re-reads its job when no event came (a safety net and
-#: the pace of queue-position updates).
-_WATCH_REFRESH = 1.0
+#: How often a watcher re-reads its job when no event came: the pace of
+#: queue-position updates while queued, a safety net against lost events after.
+_QUEUED_REFRESH = 1.0
+_WATCH_REFRESH = 5.0
 _DELIVERY_RESCAN = 5.0
 
 
@@ -143,8 +144,10 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             last = await self._estimates.snapshot(row)
             yield last
             while last.job.status not in TERMINAL_CODES:
+                queued = last.job.status == pb.JOB_STATUS_QUEUED
                 try:
-                    event = await asyncio.wait_for(events.get(), _WATCH_REFRESH)
+                    async with asyncio.timeout(_QUEUED_REFRESH if queued else _WATCH_REFRESH):
+                        event = await events.get()
                 except TimeoutError:
                     event = RESYNC
                 if event is RESYNC or event.status == pb.JOB_STATUS_QUEUED:

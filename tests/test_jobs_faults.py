@@ -224,3 +224,27 @@ async def test_a_worker_out_of_grace_hands_its_job_back_to_the_queue(
     await wait_until_settled(db)
     assert await balance(billing, 505) == 9
     await money_is_exact(db)
+
+
+async def test_one_worker_holds_hundreds_of_jobs_in_flight(
+    jobs, billing, billing_admin, start_worker, db
+):
+    users = list(range(800, 860))
+    for user in users:
+        await user_with(billing, billing_admin, user, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=6, WORKER_CONCURRENCY=300, PROVIDER_CONCURRENCY=300)
+    created = await asyncio.gather(
+        *(jobs.CreateJob(request(users[i % 60], f"crowd {i}")) for i in range(300))
+    )
+    peak = 0
+    for _ in range(300):
+        running = await db.fetchval("SELECT count(*) FROM jobs.jobs WHERE status = 'running'")
+        peak = max(peak, running)
+        if peak >= 250:
+            break
+        await asyncio.sleep(0.05)
+    assert peak >= 250, f"only {peak} jobs ran at once"
+    for answer in created:
+        await wait_for_status(jobs, answer.job, pb.JOB_STATUS_SUCCEEDED, seconds=60)
+    await wait_until_settled(db)
+    await money_is_exact(db)
