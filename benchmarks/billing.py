@@ -10,7 +10,7 @@ import asyncpg
 from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
-from benchmarks.harness import SECRETS, Result, process, run_concurrently, table
+from benchmarks.harness import SECRETS, Result, process, run_concurrently, seed_accounts, table
 from billing_svc.reservations import Reservations
 from common.clients import authorized, channel
 
@@ -21,23 +21,7 @@ USERS = 64
 
 
 async def _seed(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.executemany(
-            "INSERT INTO billing.accounts (telegram_id, referral_code) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING",
-            [(tid, f"bench{tid}") for tid in range(1, USERS + 1)],
-        )
-        # Credits enter the way they always do: a ledger entry per account.
-        await conn.executemany(
-            "WITH a AS (UPDATE billing.accounts SET balance = balance + 10000000 "
-            "WHERE telegram_id = $1 RETURNING balance) INSERT INTO billing.ledger "
-            "(telegram_id, amount, kind, balance_after, idempotency_key) "
-            "SELECT $1, 10000000, 'grant', balance, $2 FROM a",
-            [(tid, f"bench-seed:{uuid.uuid4()}") for tid in range(1, USERS + 1)],
-        )
-    finally:
-        await conn.close()
+    await seed_accounts(url, USERS, 10_000_000)
 
 
 async def _direct(url: str) -> Result:

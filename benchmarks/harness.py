@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,26 @@ def engines(data_dir: Path) -> Iterator[dict[str, str]]:
             yield {**SECRETS, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
         finally:
             asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def seed_accounts(url: str, users: int, credits: int) -> None:
+    """Accounts 1..users, each credited the way credits always enter: a ledger entry."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            "INSERT INTO billing.accounts (telegram_id, referral_code) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            [(tid, f"bench{tid}") for tid in range(1, users + 1)],
+        )
+        await conn.executemany(
+            "WITH a AS (UPDATE billing.accounts SET balance = balance + $2 "
+            "WHERE telegram_id = $1 RETURNING balance) INSERT INTO billing.ledger "
+            "(telegram_id, amount, kind, balance_after, idempotency_key) "
+            "SELECT $1, $2, 'grant', balance, $3 FROM a",
+            [(tid, credits, f"bench-seed:{uuid.uuid4()}") for tid in range(1, users + 1)],
+        )
+    finally:
+        await conn.close()
 
 
 async def _admin(url: str, sql: str) -> None:

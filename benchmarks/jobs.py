@@ -40,7 +40,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
-from benchmarks.harness import SECRETS, Result, engines, process, run_concurrently, spawn
+from benchmarks.harness import (
+    SECRETS,
+    Result,
+    engines,
+    process,
+    run_concurrently,
+    seed_accounts,
+    spawn,
+)
 from common.clients import authorized, channel
 from devstack.embedded import Embedded
 from job_svc.events import publish
@@ -156,23 +164,7 @@ def pct(values: list[float], share: float) -> float:
 
 
 async def _seed(url: str) -> None:
-    """USERS accounts with CREDITS each: a ledger grant and the balance it makes."""
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.executemany(
-            "INSERT INTO billing.accounts (telegram_id, referral_code) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING",
-            [(tid, f"jbench{tid}") for tid in range(1, USERS + 1)],
-        )
-        await conn.executemany(
-            "WITH a AS (UPDATE billing.accounts SET balance = balance + $2 "
-            "WHERE telegram_id = $1 RETURNING balance) INSERT INTO billing.ledger "
-            "(telegram_id, amount, kind, balance_after, idempotency_key) "
-            "SELECT $1, $2, 'grant', balance, $3 FROM a",
-            [(tid, CREDITS, f"jbench-seed:{uuid.uuid4()}") for tid in range(1, USERS + 1)],
-        )
-    finally:
-        await conn.close()
+    await seed_accounts(url, USERS, CREDITS)
 
 
 async def _reset(stack: Stack) -> None:
