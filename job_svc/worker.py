@@ -99,6 +99,13 @@ class Worker:
                 log.warning("queue unreachable; retrying")
                 await asyncio.sleep(1)
                 continue
+            except aioredis.ResponseError as exc:
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
+                    raise
+                # Redis lost its data: recreate the group; the reconciler re-enqueues jobs.
+                log.warning("queue group missing; recreating it")
+                await self.queue.ensure_groups()
+                continue
             for delivery in deliveries:
                 self._start(delivery, takeover=False)
 

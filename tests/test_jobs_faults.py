@@ -248,3 +248,28 @@ async def test_one_worker_holds_hundreds_of_jobs_in_flight(
         await wait_for_status(jobs, answer.job, pb.JOB_STATUS_SUCCEEDED, seconds=60)
     await wait_until_settled(db)
     await money_is_exact(db)
+
+
+async def test_a_worker_survives_redis_losing_its_data(
+    jobs, billing, billing_admin, job_env, start_worker, redis, db
+):
+    from job_svc.settings import JobSettings
+    from job_svc.worker import build_jobs
+    from tests.conftest import make_settings
+
+    await user_with(billing, billing_admin, 506, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    await asyncio.sleep(0.3)  # the worker is blocked reading the queue
+    await redis.flushdb()  # streams, groups and all: as after a restart without persistence
+    created = (await jobs.CreateJob(request(506))).job
+    await db.execute("UPDATE jobs.jobs SET created_at = created_at - interval '1 minute'")
+    domain, closers = await build_jobs(make_settings(JobSettings, job_env))
+    try:
+        await domain.reconcile()  # the job has an entry again (or still): either way it runs
+    finally:
+        for close in closers:
+            await close()
+    final = await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED)
+    assert len(final.results) == 1
+    await wait_until_settled(db)
+    await money_is_exact(db)
