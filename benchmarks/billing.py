@@ -63,11 +63,21 @@ async def _grpc(address: str) -> Result:
         await asyncio.gather(*(c.close() for c in channels))
 
 
+#: Each path runs this many times, interleaved; the best run of each counts, so
+#: that a burst of outside load on a shared machine hurts neither path alone.
+ROUNDS = 2
+
+
 def run(env: dict[str, str]) -> str:
     asyncio.run(_seed(env["DATABASE_URL"]))
-    direct = asyncio.run(_direct(env["DATABASE_URL"]))
+    directs, via_grpcs = [], []
     with process("billing_svc", env, "BILLING_GRPC_ADDR") as address:
-        via_grpc = asyncio.run(_grpc(address))
+        for _ in range(ROUNDS):
+            directs.append(asyncio.run(_direct(env["DATABASE_URL"])))
+            via_grpcs.append(asyncio.run(_grpc(address)))
+    direct = max(directs, key=lambda r: r.rate)
+    via_grpc = max(via_grpcs, key=lambda r: r.rate)
     title = (f"Reserve+Capture pairs, {CALLERS} concurrent callers, {PAIRS} pairs "
-             f"over {USERS} accounts (ratio to the direct path)")  # fmt: skip
+             f"over {USERS} accounts, best of {ROUNDS} interleaved runs each "
+             "(ratio to the direct path)")  # fmt: skip
     return table(title, [direct, via_grpc], direct, "pairs")
