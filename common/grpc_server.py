@@ -177,6 +177,12 @@ def create_grpc_server(
             # A gateway watches many jobs over one connection; HTTP/2's usual
             # cap of 100 streams would leave the rest waiting.
             ("grpc.max_concurrent_streams", 16384),
+            # gRPC core refuses (as CANCELLED) calls that arrive faster than the
+            # asyncio server picks them up once 1,000 wait; 3,000 waiting refuses
+            # all. A burst of watchers or creations is normal here: let it queue.
+            # Waiting calls still expire after 30 s in the core.
+            ("grpc.server.max_pending_requests", 20_000),
+            ("grpc.server.max_pending_requests_hard_limit", 40_000),
         ],
     )
     health_servicer = health.aio.HealthServicer()

@@ -10,7 +10,7 @@ import pytest
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
-from common.clients import channel
+from common.clients import authorized, channel
 from tests.jobs_helpers import (
     balance,
     money_is_exact,
@@ -314,3 +314,37 @@ async def test_consumers_of_dead_workers_are_forgotten_once_they_hold_nothing(re
     assert await queue.prune_consumers(0) == 1
     names = {c["name"] for c in await redis.xinfo_consumers(stream("normal"), "workers")}
     assert names == {b"busy-worker"}, "a consumer holding entries is kept"
+
+
+async def test_a_burst_of_2500_watchers_is_served_without_refusals(
+    jobs, jobs_service, billing, billing_admin
+):
+    from tests.conftest import SERVICE_TOKEN
+
+    await user_with(billing, billing_admin, 711, 10)
+    job = (await jobs.CreateJob(request(711))).job  # stays queued: no worker runs
+    opened = channel(f"127.0.0.1:{jobs_service.port}")
+    stub = authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
+    first = asyncio.Event()
+    got = 0
+
+    async def watcher() -> None:
+        nonlocal got
+        async for answer in stub.WatchJob(pb.WatchJobRequest(job_id=job.id, telegram_id=711)):
+            assert answer.job.id == job.id
+            got += 1
+            if got == 2500:
+                first.set()
+            await asyncio.sleep(3600)
+
+    tasks = [asyncio.create_task(watcher()) for _ in range(2500)]
+    try:
+        await asyncio.wait_for(first.wait(), 60)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await opened.close()
+    failures = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert not failures, f"{len(failures)} refused, e.g. {failures[0].code()}"
+    assert got == 2500
