@@ -172,6 +172,14 @@ async def domain(job_env):
     return await build_jobs(make_settings(JobSettings, job_env))
 
 
+async def saved_not_charged(found, telegram_id: int, client_key: str):
+    """What a crash right after saving a job leaves: a `creating` job, no hold."""
+    job = {"id": uuid.uuid4(), "telegram_id": telegram_id, "client_key": client_key,
+           "kind": "image", "quality": "standard", "prompt": "p", "aspect_ratio": "1:1",
+           "provider": "local", "lane": "normal", "cost": 1}  # fmt: skip
+    return await found.store.insert(job, limit=5)
+
+
 async def age(db, seconds: int) -> None:
     await db.execute(
         "UPDATE jobs.jobs SET created_at = created_at - make_interval(secs => $1), "
@@ -187,21 +195,9 @@ async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
     found, closers = await domain(job_env)
     try:
         # A crash right after the job was saved: no hold, not queued.
-        row = await found.store.insert(
-            {"id": uuid.uuid4(), "telegram_id": 706, "client_key": "k", "kind": "image",
-             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
-             "lane": "normal",
-             "cost": 1},
-            limit=5,
-        )  # fmt: skip
+        row = await saved_not_charged(found, 706, "k")
         # A crash right after the hold was made: held, not queued.
-        held = await found.store.insert(
-            {"id": uuid.uuid4(), "telegram_id": 706, "client_key": "k2", "kind": "image",
-             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
-             "lane": "normal",
-             "cost": 1},
-            limit=5,
-        )  # fmt: skip
+        held = await saved_not_charged(found, 706, "k2")
         await found.billing.reserve(706, 1, str(held["id"]))
         assert not any((await found.reconcile()).values())
         await age(db, 60)
@@ -224,13 +220,7 @@ async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
     await user_with(billing, billing_admin, 707, 0)
     found, closers = await domain(job_env)
     try:
-        await found.store.insert(
-            {"id": uuid.uuid4(), "telegram_id": 707, "client_key": "k", "kind": "image",
-             "quality": "standard", "prompt": "p", "aspect_ratio": "1:1", "provider": "local",
-             "lane": "normal",
-             "cost": 1},
-            limit=5,
-        )  # fmt: skip
+        await saved_not_charged(found, 707, "k")
         await age(db, 60)
         assert (await found.reconcile())["rolled_back"] == 1
     finally:
