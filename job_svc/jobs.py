@@ -302,8 +302,5 @@ class Jobs:
             log.warning("job had no queue entry; enqueued again", extra={"job": str(row["id"])})
         return len(lost)
 
-    def cost(self, kind: str, quality: str) -> int:
-        return self._costs[(kind, quality)]
-
     def describe(self) -> dict[str, Any]:
         return {kind: provider.name for kind, provider in self.providers.items()}

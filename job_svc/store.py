@@ -62,7 +62,8 @@ class JobStore:
             )
 
     async def requeue(self, job_id: uuid.UUID, attempt: int) -> bool:
-        """running → queued (its worker is gone or its entry lost), for this attempt only."""
+        """running → queued for this attempt only: its worker is gone, its entry was
+        lost, or its worker hands it back on shutdown."""
         done = await self.pool.fetchval(
             f"UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, {_VISIBLE} "
             "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1",
@@ -73,13 +74,6 @@ class JobStore:
 
     async def get(self, job_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
-
-    async def by_client_key(self, telegram_id: int, key: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND client_key = $2",
-            telegram_id,
-            key,
-        )
 
     async def mark_queued(
         self, job_id: uuid.UUID, reservation_id: str, lane: str

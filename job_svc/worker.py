@@ -277,14 +277,7 @@ class Worker:
 
     async def _hand_back(self, row: asyncpg.Record, delivery: Delivery) -> None:
         """Put an unfinished job back in the queue for another worker."""
-        back = await self.store.pool.fetchrow(
-            "UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, "
-            "version = version + 1 WHERE id = $1 AND status = 'running' AND attempts = $2 "
-            "RETURNING id",
-            row["id"],
-            row["attempts"],
-        )
-        if back is not None:
+        if await self.store.requeue(row["id"], row["attempts"]):
             await self.queue.enqueue(str(row["id"]), row["lane"])
         await self.queue.done(delivery)
 
