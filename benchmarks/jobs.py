@@ -62,9 +62,7 @@ CHANNELS = 8
 CREATES = 5000
 WARM_UP = 500
 #: 2. End to end: image jobs through one worker.
-#: 10,000 was tried first: 341 s on the shared 2-core host (~31 jobs/s); 3,000 keeps the
-#: run near 100 s. Raise it where the host is idle.
-E2E_JOBS = 3000
+E2E_JOBS = 10_000
 E2E_WORKER_CONCURRENCY = 64
 #: 3. Dispatch latency: a steady light load.
 DISPATCH_RATE = 50
