@@ -49,6 +49,12 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Internal(DomainError):
+    """Something on our side is wrong (a bug or a misconfiguration), not the request."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
 #: Failures of a database, cache or network peer: the same work may succeed later.
 DEPENDENCY_ERRORS = (
     OSError,

@@ -12,12 +12,20 @@ from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
 from common.clients import authorized, channel
-from common.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound, Unavailable
+from common.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    Internal,
+    NotFound,
+    Unavailable,
+)
 
 T = TypeVar("T")
 
-#: Holds live a day: far longer than a job may wait and run. The reconciler
-#: settles every finished job long before, so the sweeper only catches leaks.
+#: Holds live a day: far longer than a job usually waits and runs. The reconciler
+#: settles every finished job long before, and extends the holds of jobs that are
+#: still unfinished, so billing's sweeper only catches holds nobody looks after.
 HOLD_TTL_SECONDS = 24 * 3600
 PAYER_TTL_SECONDS = 2.0
 
@@ -25,6 +33,16 @@ _PASS_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+}
+#: Billing refused the call as such: nothing changed, and the same call will be
+#: refused again. Every other status (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, …)
+#: leaves the outcome unknown: the call may have taken effect, and may be repeated.
+_REFUSED = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.OUT_OF_RANGE,
 }
 
 
@@ -53,9 +71,12 @@ class BillingClient:
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            error = _PASS_THROUGH.get(exc.code(), Unavailable)
             detail = exc.details() or exc.code().name
-            raise error(detail if error is not Unavailable else f"billing: {detail}") from None
+            if exc.code() in _PASS_THROUGH:
+                raise _PASS_THROUGH[exc.code()](detail) from None
+            if exc.code() in _REFUSED:
+                raise Internal(f"billing refused the call ({exc.code().name}): {detail}") from None
+            raise Unavailable(f"billing: {detail}") from None
 
     async def payer(self, telegram_id: int) -> Payer:
         """Ban and tier of a user, remembered for PAYER_TTL_SECONDS.
@@ -93,6 +114,16 @@ class BillingClient:
             )
         )
         return str(answer.reservation.id), answer.tier == pb.TIER_PRO
+
+    async def extend(self, reservation_id: str) -> None:
+        """Move the hold's expiry to HOLD_TTL_SECONDS from now."""
+        await self._call(
+            self._stub.ExtendReservation(
+                pb.ExtendReservationRequest(
+                    reservation_id=reservation_id, ttl_seconds=HOLD_TTL_SECONDS
+                )
+            )
+        )
 
     async def capture(self, reservation_id: str) -> None:
         await self._call(

@@ -16,13 +16,14 @@ from common import validate
 from common.errors import (
     DomainError,
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
     Unavailable,
 )
 from job_svc import inputs
-from job_svc.billing_client import BillingClient
+from job_svc.billing_client import HOLD_TTL_SECONDS, BillingClient
 from job_svc.events import publish, publish_cancel
 from job_svc.model import TERMINAL, job_message
 from job_svc.providers import Provider
@@ -96,8 +97,10 @@ class Jobs:
         """Validate, check the user and limits, save, charge and queue a job.
 
         Idempotent on (user, client_key). The job row exists before the price
-        is held and is queued only after: a crash in between leaves a
-        `creating` job that the reconciler rolls forward (or back).
+        is held and is queued only after. A refusal removes the row and its
+        input; a crash, or billing not answering (the hold may or may not have
+        been made), leaves a `creating` job that a retry with the same
+        client_key returns and the reconciler rolls forward (or back).
         """
         validate.telegram_id(new.telegram_id)
         validate.key(new.client_key, "client_key")
@@ -111,7 +114,6 @@ class Jobs:
         input_key = None
         if picture is not None:
             input_key = f"jobs/{job_id}/input.{extension(picture.mime_type)}"
-            await self.objects.put(input_key, picture.data, picture.mime_type)
         job = {
             "id": job_id,
             "telegram_id": new.telegram_id,
@@ -128,12 +130,15 @@ class Jobs:
             "retry_of": new.retry_of,
         }
         row = await self._save(job)
-        if row["id"] != job_id:  # a concurrent call with the same client_key won
+        if row["id"] != job_id:  # a retry, or a concurrent call with the same client_key
             return row
         try:
             await self._check_rate(new.telegram_id)
-        except ResourceExhausted:
-            await self.store.delete_creating(job_id)
+            if picture is not None and input_key is not None:
+                await self.objects.put(input_key, picture.data, picture.mime_type)
+        except BaseException:
+            # Nothing is held yet: whatever went wrong, the job must not be charged later.
+            await self._discard(row)
             raise
         return await self._charge_and_queue(row)
 
@@ -178,23 +183,51 @@ class Jobs:
             )
 
     async def _charge_and_queue(self, row: asyncpg.Record) -> asyncpg.Record:
+        """Hold the price of a `creating` job and queue it.
+
+        A refusal (no credits, unknown or banned user, billing refusing the
+        call) removes the job. Unavailable propagates with the job left
+        `creating`: the hold may exist, and holding again with the same key
+        returns it, so a later attempt finishes the job with one charge.
+        """
         try:
             reservation, pro = await self.billing.reserve(
                 row["telegram_id"], row["cost"], str(row["id"])
             )
-        except (FailedPrecondition, NotFound) as exc:
-            await self.store.delete_creating(row["id"])
+        except (FailedPrecondition, NotFound, Internal) as exc:
+            await self._discard(row)
             if "blocked" in str(exc):
                 raise FailedPrecondition("this account is blocked and cannot create jobs") from None
             raise
         lane = "priority" if pro else "normal"
-        queued = await self.store.mark_queued(row["id"], reservation, lane)
-        if queued is None:  # a concurrent repair got there first
-            return await self._get(row["id"])
+        queued = await self.store.mark_queued(row["id"], reservation, lane, HOLD_TTL_SECONDS)
+        if queued is None:
+            current = await self.store.get(row["id"])
+            if current is not None:  # a concurrent attempt queued it first
+                return current
+            # A concurrent attempt was refused and removed the job after this hold
+            # was made: nothing will settle the hold, so give it back now.
+            await self.billing.release(reservation, "the job was not created")
+            raise Unavailable("the job was withdrawn while it was being created; try again")
         # A crash right here leaves a queued job without a queue entry: the
         # reconciler finds it (requeue_lost) and enqueues it again.
         await self.queue.enqueue(str(row["id"]), lane)
         return queued
+
+    async def _discard(self, row: asyncpg.Record) -> None:
+        """Forget a job that was never charged, with its input image."""
+        await self.store.delete_creating(row["id"])
+        if row["input_key"]:
+            try:
+                await self.objects.delete(row["input_key"])
+            except Exception as exc:  # an orphan object costs storage, not money
+                log.warning("input not deleted",
+                            extra={"key": row["input_key"], "error": repr(exc)})  # fmt: skip
+
+    async def _input_stored(self, row: asyncpg.Record) -> bool:
+        return not row["input_key"] or row["input_key"] in await self.objects.keys(
+            f"jobs/{row['id']}/"
+        )
 
     # --- reading --------------------------------------------------------------
 
@@ -242,12 +275,13 @@ class Jobs:
             else:
                 await self.billing.release(reservation, f"job {row['status']}: {row['error']}")
                 charge = "released"
-        except Unavailable:
-            log.warning("billing unavailable; settling later", extra={"job": str(row["id"])})
+        except (Unavailable, Internal) as exc:
+            log.warning("cannot settle yet; later",
+                        extra={"job": str(row["id"]), "error": str(exc)})  # fmt: skip
             return
         except FailedPrecondition as exc:
             # The hold was finished elsewhere (e.g. expired): record what it became.
-            charge = "released" if "released" in str(exc) else "captured"
+            charge = "released" if "already released" in str(exc) else "captured"
             log.error("hold already settled", extra={"job": str(row["id"]), "detail": str(exc)})
         await self.store.mark_settled(row["id"], charge)
 
@@ -261,12 +295,23 @@ class Jobs:
 
     async def reconcile(self) -> dict[str, int]:
         """One repair pass; safe to run on every replica at once."""
-        repaired = {"rolled_forward": 0, "rolled_back": 0, "settled": 0, "requeued": 0}
+        repaired = {
+            "rolled_forward": 0,
+            "rolled_back": 0,
+            "settled": 0,
+            "requeued": 0,
+            "extended": 0,
+            "expired": 0,
+        }
         for row in await self.store.stale_creating(CREATING_GRACE_SECONDS, 100):
+            if not await self._input_stored(row):  # the crash came before the upload
+                await self._discard(row)
+                repaired["rolled_back"] += 1
+                continue
             try:
                 await self._charge_and_queue(row)
                 repaired["rolled_forward"] += 1
-            except (FailedPrecondition, NotFound):
+            except (FailedPrecondition, NotFound, Internal):
                 repaired["rolled_back"] += 1
             except DomainError:
                 log.warning("cannot repair job yet", extra={"job": str(row["id"])})
@@ -274,9 +319,36 @@ class Jobs:
             await self.settle(row)
             repaired["settled"] += 1
         repaired["requeued"] = await self.requeue_lost()
+        for row in await self.store.holds_ending(HOLD_TTL_SECONDS / 2, 500):
+            outcome = await self._extend_hold(row)
+            if outcome:
+                repaired[outcome] += 1
         if any(repaired.values()):
             log.info("reconciled", extra=repaired)
         return repaired
+
+    async def _extend_hold(self, row: asyncpg.Record) -> str | None:
+        """Keep the hold of a job that waits or runs long from expiring under it.
+
+        A hold that expired anyway (billing's sweeper refunded it) leaves the
+        job nobody pays for: it fails, and its refund is not made twice.
+        """
+        try:
+            await self.billing.extend(row["reservation_id"])
+        except FailedPrecondition:
+            failed = await self.store.fail(
+                row["id"], "the job waited too long and its credits were refunded"
+            )
+            if failed is not None:
+                await publish_cancel(self.redis, str(row["id"]))
+                await publish(self.redis, job_message(failed))
+                await self.settle(failed)
+            return "expired"
+        except DomainError as exc:
+            log.warning("hold not extended yet", extra={"job": str(row["id"]), "error": str(exc)})
+            return None
+        await self.store.hold_extended(row["id"], HOLD_TTL_SECONDS)
+        return "extended"
 
     async def requeue_lost(self) -> int:
         """Enqueue again unfinished jobs that have no queue entry.
@@ -294,13 +366,21 @@ class Jobs:
         )
         lost = [r for r in rows if str(r["id"]) not in in_queue]
         for row in lost:
-            if row["status"] == "running" and not await self.store.requeue(
-                row["id"], row["attempts"]
-            ):
-                continue
+            if row["status"] == "running":
+                requeued = await self.store.requeue(row["id"], row["attempts"])
+                if requeued is None:
+                    continue
+                await publish(self.redis, job_message(requeued))
             await self.queue.enqueue(str(row["id"]), row["lane"])
             log.warning("job had no queue entry; enqueued again", extra={"job": str(row["id"])})
         return len(lost)
+
+    def provider_for(self, row: asyncpg.Record) -> Provider | None:
+        """The provider a job was checked against and priced for, if still configured."""
+        for provider in self.providers.values():
+            if provider.name == row["provider"]:
+                return provider
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {kind: provider.name for kind, provider in self.providers.items()}

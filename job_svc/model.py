@@ -28,7 +28,8 @@ TERMINAL_CODES = frozenset(STATUSES[s] for s in TERMINAL)
 
 COLUMNS = """id, telegram_id, client_key, kind, quality, prompt, aspect_ratio, duration_seconds,
     input_key, provider, lane, status, progress, cost, reservation_id, charge, error, results,
-    attempts, worker, version, retry_of, created_at, started_at, finished_at, delivered_at"""
+    attempts, worker, version, retry_of, created_at, started_at, finished_at, delivered_at,
+    hold_until"""
 
 
 def results_of(row: asyncpg.Record) -> list[dict[str, Any]]:

@@ -65,6 +65,8 @@ class JobSettings(CommonSettings):
     TIMEOUT_VIDEO_SECONDS: float = Field(default=900, gt=0)
     #: Transient provider errors are retried this many times with exponential backoff.
     MAX_RETRIES: int = Field(default=3, ge=0, le=20)
+    #: Times a job may be taken up by a worker (after workers died or handed it back).
+    MAX_ATTEMPTS: int = Field(default=5, ge=1, le=100)
     RETRY_BASE_SECONDS: float = Field(default=1.0, ge=0, le=60)
     #: A job held by a worker that stopped heartbeating this long is re-claimed.
     CLAIM_IDLE_SECONDS: float = Field(default=30, gt=0, le=3600)

@@ -61,30 +61,48 @@ class JobStore:
                 "wait for one to finish"
             )
 
-    async def requeue(self, job_id: uuid.UUID, attempt: int) -> bool:
+    async def requeue(self, job_id: uuid.UUID, attempt: int) -> asyncpg.Record | None:
         """running → queued for this attempt only: its worker is gone, its entry was
         lost, or its worker hands it back on shutdown."""
-        done = await self.pool.fetchval(
+        return await self.pool.fetchrow(
             f"UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, {_VISIBLE} "
-            "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1",
+            f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
             job_id,
             attempt,
         )
-        return bool(done)
 
     async def get(self, job_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
 
     async def mark_queued(
-        self, job_id: uuid.UUID, reservation_id: str, lane: str
+        self, job_id: uuid.UUID, reservation_id: str, lane: str, hold_seconds: float
     ) -> asyncpg.Record | None:
-        """creating → queued in its lane once the price is held."""
+        """creating → queued in its lane once the price is held (for `hold_seconds`)."""
         return await self.pool.fetchrow(
             f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
-            f"lane = $3, {_VISIBLE} WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
+            f"lane = $3, hold_until = now() + make_interval(secs => $4), {_VISIBLE} "
+            f"WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
             job_id,
             reservation_id,
             lane,
+            hold_seconds,
+        )
+
+    async def holds_ending(self, within: float, limit: int) -> list[asyncpg.Record]:
+        """Unfinished jobs whose hold expires within `within` seconds."""
+        return await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' "
+            "AND status IN ('queued', 'running') "
+            "AND hold_until < now() + make_interval(secs => $1) ORDER BY hold_until LIMIT $2",
+            within,
+            limit,
+        )
+
+    async def hold_extended(self, job_id: uuid.UUID, hold_seconds: float) -> None:
+        await self.pool.execute(
+            "UPDATE jobs.jobs SET hold_until = now() + make_interval(secs => $2) WHERE id = $1",
+            job_id,
+            hold_seconds,
         )
 
     async def delete_creating(self, job_id: uuid.UUID) -> None:

@@ -69,6 +69,7 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._slot_freed.set()  # a full worker waits for a free slot: wake it to leave
 
     async def run(self, grace_seconds: float = 30.0) -> None:
         """Take and run jobs until `stop()`, then finish or hand back what is held."""
@@ -143,6 +144,14 @@ class Worker:
         held = self.running[delivery.entry_id]
         held.attempt = row["attempts"]
         await publish(self.jobs.redis, job_message(row))
+        if row["attempts"] > self.settings.MAX_ATTEMPTS:
+            # Its earlier workers died or gave it back each time (e.g. a job that
+            # exhausts a worker's memory): stop passing it from worker to worker.
+            reason = (f"the job could not be completed in {self.settings.MAX_ATTEMPTS} "
+                      "attempts; the credits were refunded")  # fmt: skip
+            await self._finish(row, "failed", [], reason)
+            await self.queue.done(delivery)
+            return
         try:
             await self._execute(row)
         except asyncio.CancelledError:
@@ -180,7 +189,11 @@ class Worker:
 
     async def _execute(self, row: asyncpg.Record) -> None:
         job_id, attempt = row["id"], row["attempts"]
-        provider = self.jobs.providers[row["kind"]]
+        provider = self.jobs.provider_for(row)
+        if provider is None:
+            reason = f"the provider {row['provider']} is gone; the credits were refunded"
+            await self._finish(row, "failed", [], reason)
+            return
         image = await self.jobs.objects.get(row["input_key"]) if row["input_key"] else None
 
         async def progress(percent: int) -> None:
@@ -277,8 +290,10 @@ class Worker:
 
     async def _hand_back(self, row: asyncpg.Record, delivery: Delivery) -> None:
         """Put an unfinished job back in the queue for another worker."""
-        if await self.store.requeue(row["id"], row["attempts"]):
+        requeued = await self.store.requeue(row["id"], row["attempts"])
+        if requeued is not None:
             await self.queue.enqueue(str(row["id"]), row["lane"])
+            await publish(self.jobs.redis, job_message(requeued))
         await self.queue.done(delivery)
 
     # --- helpers running beside the jobs --------------------------------------------

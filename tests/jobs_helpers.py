@@ -138,3 +138,31 @@ async def wait_for_status(jobs: Any, job: pb.Job, status: int, seconds: float = 
             return current
         await asyncio.sleep(0.05)
     raise TimeoutError(f"job {job.id} never reached status {status}: {current}")
+
+
+async def domain(job_env: dict[str, str], **overrides: object) -> tuple[Any, list[Any]]:
+    """job_svc's Jobs object (as a replica builds it) and what to close after."""
+    from job_svc.settings import JobSettings
+    from job_svc.worker import build_jobs
+    from tests.conftest import make_settings
+
+    return await build_jobs(make_settings(JobSettings, job_env, **overrides))
+
+
+async def saved_not_charged(
+    found: Any, telegram_id: int, client_key: str, **fields: Any
+) -> asyncpg.Record:
+    """What a crash right after saving a job leaves: a `creating` job, no hold."""
+    job = {"id": uuid.uuid4(), "telegram_id": telegram_id, "client_key": client_key,
+           "kind": "image", "quality": "standard", "prompt": "p", "aspect_ratio": "1:1",
+           "provider": "local", "lane": "normal", "cost": 1, **fields}  # fmt: skip
+    return await found.store.insert(job, limit=5)
+
+
+async def age(db: asyncpg.Pool, seconds: int) -> None:
+    """Move every job's times back, as if `seconds` had passed."""
+    await db.execute(
+        "UPDATE jobs.jobs SET created_at = created_at - make_interval(secs => $1), "
+        "finished_at = finished_at - make_interval(secs => $1)",
+        float(seconds),
+    )

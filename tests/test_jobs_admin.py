@@ -12,9 +12,12 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
 from tests.jobs_helpers import (
+    age,
     balance,
+    domain,
     money_is_exact,
     request,
+    saved_not_charged,
     user_with,
     wait_for_status,
     wait_until_settled,
@@ -162,30 +165,6 @@ async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
             pb.GetResultUrlsRequest(job_id=job.id, telegram_id=705, expires_in_seconds=10)
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-
-
-async def domain(job_env):
-    from job_svc.settings import JobSettings
-    from job_svc.worker import build_jobs
-    from tests.conftest import make_settings
-
-    return await build_jobs(make_settings(JobSettings, job_env))
-
-
-async def saved_not_charged(found, telegram_id: int, client_key: str):
-    """What a crash right after saving a job leaves: a `creating` job, no hold."""
-    job = {"id": uuid.uuid4(), "telegram_id": telegram_id, "client_key": client_key,
-           "kind": "image", "quality": "standard", "prompt": "p", "aspect_ratio": "1:1",
-           "provider": "local", "lane": "normal", "cost": 1}  # fmt: skip
-    return await found.store.insert(job, limit=5)
-
-
-async def age(db, seconds: int) -> None:
-    await db.execute(
-        "UPDATE jobs.jobs SET created_at = created_at - make_interval(secs => $1), "
-        "finished_at = finished_at - make_interval(secs => $1)",
-        float(seconds),
-    )
 
 
 async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(

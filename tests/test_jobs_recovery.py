@@ -1,0 +1,216 @@
+"""Creations that fail half way, jobs that never finish, holds that outlive a day:
+whatever happens, a job is charged once or not at all, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from mediabot.jobs.v1 import jobs_pb2 as pb
+
+from common.errors import Internal
+from tests.jobs_helpers import (
+    age,
+    balance,
+    domain,
+    money_is_exact,
+    png,
+    request,
+    saved_not_charged,
+    user_with,
+    wait_for_status,
+    wait_until_settled,
+)
+
+
+def new_job(telegram_id: int, **fields: object):
+    from job_svc.jobs import NewJob
+
+    values = {"telegram_id": telegram_id, "kind": "image", "quality": "standard",
+              "prompt": "a fox", "image": b"", "aspect_ratio": "1:1", "duration_seconds": 0,
+              "client_key": uuid.uuid4().hex, **fields}  # fmt: skip
+    return NewJob(**values)  # type: ignore[arg-type]
+
+
+async def test_billing_refusing_the_hold_leaves_no_job_to_be_charged_later(
+    billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 801, 10)
+    # A replica with a wrong credential: billing refuses its calls as UNAUTHENTICATED.
+    found, closers = await domain(job_env, SERVICE_TOKEN="a-wrong-service-token-0123456789")
+    try:
+        with pytest.raises(Internal, match="UNAUTHENTICATED"):
+            await found.create(new_job(801))
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
+    assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
+    assert await balance(billing, 801) == 10
+
+
+async def test_a_refused_or_repeated_edit_leaves_no_input_image_behind(
+    jobs, billing, billing_admin, job_env
+):
+    await user_with(billing, billing_admin, 802, 0)
+    found, closers = await domain(job_env)
+    try:
+        before = set(await found.objects.keys("jobs/"))
+        edit = request(802, "make it blue", kind=pb.JOB_KIND_EDIT, input_image=png())
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await jobs.CreateJob(edit)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert set(await found.objects.keys("jobs/")) == before
+
+        await user_with(billing, billing_admin, 802, 10)
+        first = (await jobs.CreateJob(edit)).job
+        again = (await jobs.CreateJob(edit)).job
+        assert again.id == first.id
+        added = set(await found.objects.keys("jobs/")) - before
+        assert added == {f"jobs/{first.id}/input.png"}
+    finally:
+        for close in closers:
+            await close()
+    assert await balance(billing, 802) == 10 - 2  # COST_EDIT_STANDARD, once
+
+
+async def test_a_job_saved_before_its_input_was_stored_is_rolled_back(
+    billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 803, 10)
+    found, closers = await domain(job_env)
+    try:
+        # A crash after the row was saved and before the input image was uploaded.
+        job_id = uuid.uuid4()
+        await saved_not_charged(found, 803, "k", id=job_id, kind="edit",
+                                input_key=f"jobs/{job_id}/input.png")  # fmt: skip
+        await age(db, 60)
+        await found.reconcile()
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
+    assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
+    assert await balance(billing, 803) == 10
+
+
+async def test_a_job_that_outlived_its_attempts_fails_and_is_refunded(
+    jobs, billing, billing_admin, start_worker, db
+):
+    await user_with(billing, billing_admin, 804, 10)
+    created = (await jobs.CreateJob(request(804))).job
+    # Five workers took it up and died with it (e.g. it exhausted their memory).
+    await db.execute("UPDATE jobs.jobs SET attempts = 5 WHERE id = $1", uuid.UUID(created.id))
+    await start_worker(LOCAL_LATENCY_SECONDS=0, MAX_ATTEMPTS=5)
+    failed = await wait_for_status(jobs, created, pb.JOB_STATUS_FAILED)
+    assert "could not be completed in 5 attempts" in failed.error
+    assert not failed.results
+    await wait_until_settled(db)
+    assert await balance(billing, 804) == 10
+    await money_is_exact(db)
+
+
+async def test_the_hold_of_a_job_waiting_long_is_extended_before_it_expires(
+    jobs, billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 805, 10)
+    created = (await jobs.CreateJob(request(805))).job
+    # 23 hours later, still queued: the hold has one hour left.
+    await db.execute("UPDATE billing.reservations SET expires_at = now() + interval '1 hour'")
+    await db.execute("UPDATE jobs.jobs SET hold_until = now() + interval '1 hour'")
+    found, closers = await domain(job_env)
+    try:
+        await found.reconcile()
+    finally:
+        for close in closers:
+            await close()
+    left = await db.fetchval("SELECT expires_at - now() FROM billing.reservations")
+    assert left.total_seconds() > 23 * 3600
+    hold_until = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs")
+    assert hold_until.total_seconds() > 23 * 3600
+    job = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=805))).job
+    assert job.status == pb.JOB_STATUS_QUEUED
+    assert await balance(billing, 805) == 9
+
+
+async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
+    jobs, billing, billing_admin, job_env, db, start_worker
+):
+    from billing_svc.reservations import Reservations
+
+    await user_with(billing, billing_admin, 806, 10)
+    created = (await jobs.CreateJob(request(806))).job
+    # Nobody extended the hold (job_svc was down a day): billing's sweeper refunds it.
+    await db.execute("UPDATE billing.reservations SET expires_at = now() - interval '1 second'")
+    assert await Reservations(db).sweep_expired() == 1
+    assert await balance(billing, 806) == 10
+    await db.execute("UPDATE jobs.jobs SET hold_until = now() - interval '1 second'")
+    found, closers = await domain(job_env)
+    try:
+        await found.reconcile()
+    finally:
+        for close in closers:
+            await close()
+    failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=806))).job
+    assert failed.status == pb.JOB_STATUS_FAILED
+    assert "waited too long" in failed.error
+    await start_worker(LOCAL_LATENCY_SECONDS=0)  # its queue entry leads nowhere
+    await wait_until_settled(db)
+    assert await db.fetchval("SELECT charge FROM jobs.jobs") == "released"
+    assert await balance(billing, 806) == 10
+    await money_is_exact(db)
+
+
+async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
+    jobs, billing, billing_admin, job_env, redis, db
+):
+    from job_svc.events import EVENTS
+    from job_svc.settings import JobSettings
+    from job_svc.worker import Worker, build_jobs
+    from tests.conftest import make_settings
+
+    await user_with(billing, billing_admin, 807, 10)
+    settings = make_settings(JobSettings, job_env, LOCAL_LATENCY_SECONDS=60, WORKER_CONCURRENCY=1)
+    found, closers = await build_jobs(settings)
+    full = Worker(settings, found, "full-worker")
+    run = asyncio.create_task(full.run(grace_seconds=0.2))
+    events = redis.pubsub()
+    await events.subscribe(EVENTS)
+    try:
+        created = (await jobs.CreateJob(request(807))).job
+        await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
+        full.stop()
+        await asyncio.wait_for(run, 10)  # not after the 60 s job
+        seen = []
+        async with asyncio.timeout(5):
+            while pb.JOB_STATUS_QUEUED not in seen:
+                message = await events.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    event = pb.Job.FromString(message["data"])
+                    if event.id == created.id:
+                        seen.append(event.status)
+    finally:
+        await events.aclose()
+        for close in closers:
+            await close()
+    back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=807))).job
+    assert back.status == pb.JOB_STATUS_QUEUED
+    assert await balance(billing, 807) == 9
+
+
+async def test_a_job_runs_on_the_provider_it_was_priced_for_or_is_refunded(
+    jobs, billing, billing_admin, start_worker, db
+):
+    await user_with(billing, billing_admin, 808, 10)
+    created = (await jobs.CreateJob(request(808))).job
+    # Created under a configuration whose provider this worker does not have.
+    await db.execute("UPDATE jobs.jobs SET provider = 'runway' WHERE id = $1",
+                     uuid.UUID(created.id))  # fmt: skip
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    failed = await wait_for_status(jobs, created, pb.JOB_STATUS_FAILED)
+    assert "runway" in failed.error
+    await wait_until_settled(db)
+    assert await balance(billing, 808) == 10
+    await money_is_exact(db)
