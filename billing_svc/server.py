@@ -37,6 +37,7 @@ async def create_server(settings: BillingSettings, address: str | None = None) -
             settings.SERVICE_TOKEN.get_secret_value(), settings.ADMIN_API_TOKEN.get_secret_value()
         ),
         address or settings.BILLING_GRPC_ADDR,
+        "BILLING_GRPC_ADDR",
     )
 
     async def sweep() -> None:

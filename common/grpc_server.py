@@ -165,9 +165,10 @@ class Service:
 
 
 def create_grpc_server(
-    bindings: list[ServiceBinding], credentials: Credentials, address: str
+    bindings: list[ServiceBinding], credentials: Credentials, address: str, setting: str
 ) -> Service:
-    """Build a server with the servicers, health and reflection, bound to `address`."""
+    """Build a server with the servicers, health and reflection, bound to `address`
+    (the value of the variable named `setting`)."""
     guard = Guard(credentials)
     server = grpc.aio.server(
         options=[
@@ -195,9 +196,12 @@ def create_grpc_server(
     reflection.enable_server_reflection(
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises where older versions returned 0
+        port = 0
     if port == 0:
-        raise SystemExit(f"cannot listen on {address}")
+        raise SystemExit(f"config error: {setting}: cannot listen on {address!r}")
     return Service(server, port, health_servicer, names)
 
 

@@ -21,7 +21,7 @@ import asyncpg
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.db import asyncpg_dsn
+from common.db import asyncpg_dsn, redacted
 from common.migrate import upgrade
 from devstack.embedded import Embedded, wait_for_port
 
@@ -127,7 +127,7 @@ def print_summary(env: dict[str, str], configured: Configured) -> None:
         f"  job_svc      grpc://{configured.JOBS_GRPC_ADDR} (one worker, "
         f"provider {env.get('PROVIDER')})\n"
         f"  S3           http://{env.get('MINIO_ENDPOINT')}\n"
-        f"  Postgres     {env.get('DATABASE_URL') or configured.DATABASE_URL}\n"
+        f"  Postgres     {redacted(env.get('DATABASE_URL') or configured.DATABASE_URL)}\n"
         f"  Redis        {env.get('REDIS_URL') or configured.REDIS_URL}\n"
         f"  secrets      {SECRETS} (SERVICE_TOKEN, ADMIN_API_TOKEN for grpcurl)\n"
         "Ctrl-C stops everything.\n",

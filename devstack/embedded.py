@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,9 +22,16 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (held open together, so none is handed out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None) -> None:
@@ -76,7 +84,11 @@ class Embedded(AbstractContextManager["Embedded"]):
 
     def s3(self, access_key: str, secret_key: str, port: int | None = None) -> str:
         """Start SeaweedFS with its S3 gateway; returns `host:port`."""
-        port = port or free_port()
+        names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                 "filer.port", "filer.port.grpc", "s3.port.grpc")  # fmt: skip
+        chosen = free_ports(len(names) + 1)
+        port = port or chosen.pop()
+        ports = dict(zip(names, chosen, strict=True))
         folder = self.data_dir / "s3"
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         identities = folder / "identities.json"
@@ -85,10 +97,6 @@ class Embedded(AbstractContextManager["Embedded"]):
             "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}))  # fmt: skip
-        ports = {name: free_port() for name in (
-            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-            "filer.port", "filer.port.grpc", "s3.port.grpc",
-        )}  # fmt: skip
         weed = shutil.which("weed", path=str(BIN)) or "weed"
         args = [weed, f"-logdir={folder / 'logs'}", "server", f"-dir={folder}",
                 "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", f"-s3.port={port}",

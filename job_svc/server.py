@@ -18,7 +18,13 @@ RECONCILE_SECONDS = 5.0
 async def create_server(settings: JobSettings, address: str | None = None) -> Service:
     """The job service bound to `address` (default JOBS_GRPC_ADDR), not yet started."""
     jobs, closers = await build_jobs(settings)
-    await jobs.objects.ensure_bucket()
+    try:
+        await jobs.objects.ensure_bucket()
+    except Exception as exc:
+        raise SystemExit(
+            f"startup error: MINIO_ENDPOINT: cannot use bucket {settings.MINIO_BUCKET!r} "
+            f"at {settings.MINIO_ENDPOINT}: {exc}"
+        ) from None
     await jobs.queue.ensure_groups()
     hub = EventHub(jobs.redis)
     servicer = JobServicer(jobs, hub, Estimates(jobs.store))
@@ -32,6 +38,7 @@ async def create_server(settings: JobSettings, address: str | None = None) -> Se
             settings.SERVICE_TOKEN.get_secret_value(), settings.ADMIN_API_TOKEN.get_secret_value()
         ),
         address or settings.JOBS_GRPC_ADDR,
+        "JOBS_GRPC_ADDR",
     )
     service.background.append(hub.run)
     service.background.append(lambda: every(RECONCILE_SECONDS, jobs.reconcile, "reconciler"))

@@ -36,6 +36,32 @@ def test_a_missing_secret_stops_the_process_with_one_line_naming_it(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+SECRETS = {"SERVICE_TOKEN": "s" * 20, "ADMIN_API_TOKEN": "a" * 20, "INVOICE_SECRET": "i" * 20}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"DATABASE_URL": "postgresql://mediabot:hunter2-secret@127.0.0.1:1/mediabot"},
+         "startup error: DATABASE_URL: cannot connect to postgresql://mediabot:***@127.0.0.1:1"),
+        ({"BILLING_GRPC_ADDR": "no-such-host.invalid:50051"},
+         "config error: BILLING_GRPC_ADDR: cannot listen on 'no-such-host.invalid:50051'"),
+    ],
+)  # fmt: skip
+def test_an_unusable_database_or_address_stops_the_process_with_one_line(
+    base_env, tmp_path, settings, expected
+):
+    env = clean_env(**{**SECRETS, "DATABASE_URL": base_env["DATABASE_URL"], **settings})
+    result = subprocess.run(
+        [sys.executable, "-m", "billing_svc"], env=env,
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
+
+
 @pytest.fixture
 def billing_process(base_env, tmp_path):
     port = free_port()
