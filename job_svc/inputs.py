@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from common.errors import InvalidArgument
-from job_svc.providers import Provider
+from job_svc.providers import Provider, option_refusal
 
 MAX_PROMPT = 2000
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -65,16 +65,16 @@ def image(data: bytes) -> InputImage:
 def options(
     provider: Provider, kind: str, aspect_ratio: str, duration_seconds: int
 ) -> tuple[str, int]:
-    """The aspect ratio and duration the provider will use (its defaults when unset)."""
-    if aspect_ratio and aspect_ratio not in provider.aspect_ratios:
-        raise InvalidArgument(f"aspect_ratio must be one of {', '.join(provider.aspect_ratios)}")
-    if kind != "video":
-        if duration_seconds:
-            raise InvalidArgument("duration_seconds applies to videos only")
-        return aspect_ratio or provider.aspect_ratios[0], 0
-    if duration_seconds and duration_seconds not in provider.video_durations:
-        allowed = ", ".join(str(d) for d in sorted(provider.video_durations))
-        raise InvalidArgument(f"duration_seconds must be one of {allowed}")
-    return aspect_ratio or provider.aspect_ratios[0], duration_seconds or provider.video_durations[
-        0
-    ]
+    """The aspect ratio and duration the provider will use for `kind` (its defaults when unset).
+
+    Only what the provider declares for the kind passes: Veo, for one, renders no square video.
+    """
+    if kind != "video" and duration_seconds:
+        raise InvalidArgument("duration_seconds applies to videos only")
+    accepted = provider.aspect_ratios.get(kind) or ("",)
+    ratio = aspect_ratio or accepted[0]
+    seconds = (duration_seconds or provider.video_durations[0]) if kind == "video" else None
+    reason = option_refusal(provider, kind, ratio, seconds)
+    if reason is not None:
+        raise InvalidArgument(reason)
+    return ratio, seconds or 0

@@ -38,7 +38,9 @@ class JobSettings(CommonSettings):
     GEMINI_BASE_URL: str = ""
     GEMINI_IMAGE_STANDARD_MODEL: str = "gemini-2.5-flash-image"
     GEMINI_IMAGE_PRO_MODEL: str = "gemini-3-pro-image-preview"
+    #: Veo model of STANDARD videos, and of PRO videos (which cost more: a better model).
     GEMINI_VIDEO_MODEL: str = "veo-3.0-fast-generate-001"
+    GEMINI_VIDEO_PRO_MODEL: str = "veo-3.0-generate-001"
     #: Seconds between polls of a Veo long-running operation.
     GEMINI_POLL_SECONDS: float = Field(default=5.0, gt=0, le=60)
 

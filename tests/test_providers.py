@@ -96,11 +96,22 @@ async def test_local_large_image_has_the_configured_size() -> None:
     assert decode_image(result.data).size == (512, 384)
 
 
+async def test_local_accepts_every_ratio_for_every_kind() -> None:
+    provider = LocalProvider(image_size=64)
+    ratios = ("1:1", "16:9", "9:16", "4:3", "3:4")
+    assert dict(provider.aspect_ratios) == {"image": ratios, "edit": ratios, "video": ratios}
+    assert sorted(provider.video_durations) == [4, 6, 8]
+
+
 async def test_local_refuses_unknown_aspect_ratio_and_duration() -> None:
     provider = LocalProvider(image_size=64)
-    with pytest.raises(PermanentProviderError, match="aspect ratio"):
+    refused = (
+        "aspect_ratio 7:1 is not available for image on local; choose 1:1, 16:9, 9:16, 4:3 or 3:4"
+    )
+    with pytest.raises(PermanentProviderError, match=f"^{refused}$"):
         await provider.generate_image("x", pro=False, aspect_ratio="7:1", progress=no_progress)
-    with pytest.raises(PermanentProviderError, match="seconds"):
+    refused = "duration_seconds 99 is not available for video on local; choose 4, 6 or 8"
+    with pytest.raises(PermanentProviderError, match=f"^{refused}$"):
         await provider.generate_video(
             "x",
             pro=False,
@@ -239,6 +250,7 @@ async def gemini() -> AsyncIterator[tuple[FakeGemini, GeminiProvider]]:
             image_model="img-standard",
             pro_image_model="img-pro",
             video_model="veo-test",
+            pro_video_model="veo-pro-test",
             poll_seconds=0.01,
         )
         yield fake, provider
@@ -278,12 +290,26 @@ async def test_gemini_edit_sends_the_image(gemini: tuple[FakeGemini, GeminiProvi
     assert any(p.get("text") == "add snow" for p in parts)
 
 
+#: 429s that mean the quota is used up (permanent) and those that only ask to slow down.
+QUOTA_ERRORS = [
+    # "You exceeded your current quota" with no QuotaFailure detail to say more.
+    ("429-quota", PermanentProviderError, "^the provider's quota is used up; "),
+    # A QuotaFailure naming a per-day quota: nothing changes before tomorrow.
+    ("429-quota-day", PermanentProviderError, "^the provider's quota is used up; it renews daily"),
+    # A QuotaFailure with limit 0: the plan includes none of this model.
+    ("429-no-quota", PermanentProviderError, "^the provider's quota is used up; the plan has no"),
+    # The same message with a QuotaFailure of a per-minute quota only: a rate limit.
+    ("429-per-minute", TransientProviderError, "rate limiting"),
+]
+
+
 @pytest.mark.parametrize(
     ("prompt", "error", "reason"),
     [
         ("safety", PermanentProviderError, "safety filter"),
         ("prompt-block", PermanentProviderError, "prohibited"),
         ("429", TransientProviderError, "rate limiting"),
+        *QUOTA_ERRORS,
         ("500", TransientProviderError, "temporary failure"),
         ("503", TransientProviderError, "temporary failure"),
         # A reply that is not JSON is the provider's fault: transient (see gemini._call).
@@ -317,6 +343,7 @@ async def test_gemini_unreachable_is_transient() -> None:
         image_model="m",
         pro_image_model="m",
         video_model="v",
+        pro_video_model="v",
     )
     try:
         with pytest.raises(TransientProviderError, match="could not be reached"):
@@ -378,16 +405,80 @@ async def test_gemini_video_from_image(gemini: tuple[FakeGemini, GeminiProvider]
     result = await provider.generate_video(
         "move",
         pro=False,
-        aspect_ratio="1:1",
+        aspect_ratio="9:16",
         duration_seconds=4,
         image=source,
         progress=no_progress,
     )
     assert video_frames(result.data)[1] > 1
+    assert (result.width, result.height) == (720, 1280)
     instance = fake.requests[0].json["instances"][0]
     assert b64decode(instance["image"]["bytesBase64Encoded"]) == source
-    # Veo has no square video: the nearer supported ratio is asked for.
-    assert fake.requests[0].json["parameters"]["aspectRatio"] == "16:9"
+    assert fake.requests[0].json["parameters"]["aspectRatio"] == "9:16"
+
+
+async def test_gemini_declares_what_veo_accepts(
+    gemini: tuple[FakeGemini, GeminiProvider],
+) -> None:
+    _fake, provider = gemini
+    images = ("1:1", "16:9", "9:16", "4:3", "3:4")
+    assert dict(provider.aspect_ratios) == {
+        "image": images,
+        "edit": images,
+        "video": ("16:9", "9:16"),
+    }
+    assert sorted(provider.video_durations) == [4, 6, 8]
+
+
+@pytest.mark.parametrize("ratio", ["1:1", "4:3", "3:4"])
+async def test_gemini_video_refuses_ratios_veo_lacks(
+    gemini: tuple[FakeGemini, GeminiProvider], ratio: str
+) -> None:
+    # Veo renders 16:9 or 9:16 only; another ratio used to be replaced by the nearer of the
+    # two without a word. A job queued before CreateJob checked this now fails (and is refunded).
+    fake, provider = gemini
+    refused = f"aspect_ratio {ratio} is not available for video on gemini; choose 16:9 or 9:16"
+    with pytest.raises(PermanentProviderError, match=f"^{refused}$"):
+        await provider.generate_video(
+            "a square sunset",
+            pro=False,
+            aspect_ratio=ratio,
+            duration_seconds=8,
+            image=None,
+            progress=no_progress,
+        )
+    assert fake.requests == []  # nothing was sent, so nothing was rendered or billed
+
+
+async def test_gemini_pro_video_uses_the_pro_model(
+    gemini: tuple[FakeGemini, GeminiProvider],
+) -> None:
+    fake, provider = gemini
+    result = await provider.generate_video(
+        "a pro sunrise",
+        pro=True,
+        aspect_ratio="16:9",
+        duration_seconds=8,
+        image=None,
+        progress=no_progress,
+    )
+    assert video_frames(result.data)[1] > 1
+    assert (result.metadata["model"], result.metadata["quality"]) == ("veo-pro-test", "pro")
+    predict, *polls = fake.requests
+    assert predict.path == "/v1beta1/publishers/google/models/veo-pro-test:predictLongRunning"
+    assert polls and all(
+        p.path.endswith("/models/veo-pro-test:fetchPredictOperation") for p in polls
+    )
+    standard = await provider.generate_video(
+        "a pro sunrise",
+        pro=False,
+        aspect_ratio="16:9",
+        duration_seconds=8,
+        image=None,
+        progress=no_progress,
+    )
+    assert standard.metadata["model"] == "veo-test"
+    assert fake.requests[len(polls) + 1].path.endswith("/models/veo-test:predictLongRunning")
 
 
 @pytest.mark.parametrize(
@@ -396,12 +487,13 @@ async def test_gemini_video_from_image(gemini: tuple[FakeGemini, GeminiProvider]
         ("filtered", PermanentProviderError, "safety filter: The video violates"),
         ("op-error", PermanentProviderError, "could not be rendered"),
         ("429", TransientProviderError, "rate limiting"),
+        *QUOTA_ERRORS,
     ],
 )
 async def test_gemini_video_errors(
     gemini: tuple[FakeGemini, GeminiProvider], prompt: str, error: type[Exception], reason: str
 ) -> None:
-    _fake, provider = gemini
+    fake, provider = gemini
     with pytest.raises(error, match=reason):
         await provider.generate_video(
             prompt,
@@ -411,9 +503,45 @@ async def test_gemini_video_errors(
             image=None,
             progress=no_progress,
         )
+    if prompt.startswith("429"):
+        # Refused at submission, once: the worker owns retries.
+        assert [r.path.rsplit(":", 1)[1] for r in fake.requests] == ["predictLongRunning"]
 
 
 # --- build_providers -----------------------------------------------------------------------
+
+
+async def test_build_providers_gemini_video_model_follows_quality() -> None:
+    async with start_fake_gemini() as (fake, base_url):
+        settings = JobSettings(
+            **SECRETS,
+            PROVIDER="local",
+            PROVIDER_VIDEO="gemini",
+            GEMINI_API_KEY=API_KEY,
+            GEMINI_BASE_URL=base_url,
+            GEMINI_POLL_SECONDS=0.01,
+        )
+        # The defaults: STANDARD keeps the fast Veo model, PRO gets the full one.
+        assert settings.GEMINI_VIDEO_MODEL == "veo-3.0-fast-generate-001"
+        assert settings.GEMINI_VIDEO_PRO_MODEL == "veo-3.0-generate-001"
+        video = build_providers(settings)["video"]
+        try:
+            for pro in (True, False):
+                await video.generate_video(
+                    "a harbour at dawn",
+                    pro=pro,
+                    aspect_ratio="16:9",
+                    duration_seconds=8,
+                    image=None,
+                    progress=no_progress,
+                )
+        finally:
+            await video.close()
+        predicts = [p for p in fake.paths() if p.endswith(":predictLongRunning")]
+        assert predicts == [
+            "/v1beta1/publishers/google/models/veo-3.0-generate-001:predictLongRunning",
+            "/v1beta1/publishers/google/models/veo-3.0-fast-generate-001:predictLongRunning",
+        ]
 
 
 async def test_build_providers_defaults_to_one_shared_local() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from job_svc.providers.base import (
+    KINDS,
     MediaResult,
     PermanentProviderError,
     Progress,
@@ -12,6 +13,7 @@ from job_svc.providers.base import (
     ProviderError,
     TransientProviderError,
     no_progress,
+    option_refusal,
 )
 from job_svc.providers.local import LocalProvider
 
@@ -30,10 +32,9 @@ __all__ = [
     "build_provider",
     "build_providers",
     "no_progress",
+    "option_refusal",
 ]
 
-#: Job kinds, each served by one provider.
-KINDS = ("image", "edit", "video")
 #: Named in the settings but without an implementation in this build.
 _UNAVAILABLE = frozenset({"stability", "kling", "runway"})
 
@@ -59,6 +60,7 @@ def build_provider(name: str, settings: JobSettings) -> Provider:
             image_model=settings.GEMINI_IMAGE_STANDARD_MODEL,
             pro_image_model=settings.GEMINI_IMAGE_PRO_MODEL,
             video_model=settings.GEMINI_VIDEO_MODEL,
+            pro_video_model=settings.GEMINI_VIDEO_PRO_MODEL,
             poll_seconds=settings.GEMINI_POLL_SECONDS,
         )
     if name in _UNAVAILABLE:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+#: Job kinds, each served by one provider.
+KINDS = ("image", "edit", "video")
 #: Reports progress of one call, 0..100.
 Progress = Callable[[int], Awaitable[None]]
 
@@ -37,8 +39,8 @@ class Provider(Protocol):
     """A backend that makes images, edits and videos."""
 
     name: str
-    #: Accepted aspect ratios; the first is the default.
-    aspect_ratios: tuple[str, ...]
+    #: Accepted aspect ratios of each kind ("image", "edit", "video"); the first is the default.
+    aspect_ratios: Mapping[str, tuple[str, ...]]
     #: Accepted video lengths in seconds; the first is the default.
     video_durations: tuple[int, ...]
 
@@ -68,20 +70,42 @@ async def no_progress(_percent: int) -> None:
     """A progress callback that ignores reports."""
 
 
-def check_choice(
-    provider: Provider, aspect_ratio: str, duration_seconds: int | None = None
-) -> None:
-    """Refuse an aspect ratio or video length the provider does not accept."""
-    if aspect_ratio not in provider.aspect_ratios:
-        accepted = ", ".join(provider.aspect_ratios)
-        raise PermanentProviderError(
-            f"aspect ratio {aspect_ratio!r} is not supported (use one of {accepted})"
+def option_refusal(
+    provider: Provider, kind: str, aspect_ratio: str, duration_seconds: int | None = None
+) -> str | None:
+    """Why `provider` cannot make a `kind` in this aspect ratio (and video length), or None.
+
+    CreateJob refuses with this reason; the provider checks it again before calling out.
+    """
+    ratios = provider.aspect_ratios.get(kind, ())
+    if not ratios:
+        return f"{provider.name} does not make {kind} jobs"
+    if aspect_ratio not in ratios:
+        return (
+            f"aspect_ratio {aspect_ratio} is not available for {kind} on {provider.name}; "
+            f"choose {_either(ratios)}"
         )
     if duration_seconds is not None and duration_seconds not in provider.video_durations:
-        accepted = ", ".join(str(d) for d in provider.video_durations)
-        raise PermanentProviderError(
-            f"a video of {duration_seconds} s is not supported (use {accepted} seconds)"
+        return (
+            f"duration_seconds {duration_seconds} is not available for {kind} on "
+            f"{provider.name}; choose {_either(sorted(provider.video_durations))}"
         )
+    return None
+
+
+def check_choice(
+    provider: Provider, kind: str, aspect_ratio: str, duration_seconds: int | None = None
+) -> None:
+    """Refuse an aspect ratio or video length the provider does not accept for `kind`."""
+    reason = option_refusal(provider, kind, aspect_ratio, duration_seconds)
+    if reason is not None:
+        raise PermanentProviderError(reason)
+
+
+def _either(choices: Sequence[object]) -> str:
+    """'a, b or c'."""
+    words = [str(choice) for choice in choices]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def parse_ratio(aspect_ratio: str) -> tuple[int, int]:

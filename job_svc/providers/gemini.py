@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Awaitable
+import re
+from collections.abc import Awaitable, Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 
 import httpx
@@ -20,7 +22,6 @@ from job_svc.providers.base import (
     Progress,
     TransientProviderError,
     check_choice,
-    parse_ratio,
     sniff_image_mime,
 )
 
@@ -53,8 +54,15 @@ _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: google.rpc codes of a failed long-running operation that may pass on their own:
 #: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE.
 _TRANSIENT_RPC_CODES = frozenset({4, 8, 10, 13, 14})
-#: Veo renders landscape or portrait only; other ratios go to the nearer of the two.
+#: Aspect ratios offered for images and edits.
+_IMAGE_ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4")
+#: Veo renders landscape or portrait only.
 _VEO_ASPECT_RATIOS = ("16:9", "9:16")
+#: Google's words for an exceeded quota. It says the same of per-minute quotas, so a
+#: QuotaFailure detail, when there is one, tells which quota it was.
+_QUOTA_EXCEEDED = re.compile(r"exceeded your current quota", re.IGNORECASE)
+#: "…, limit: 0, model: …": the plan includes none of the model.
+_NO_QUOTA = re.compile(r"\blimit: 0\b")
 #: Typical Veo render time, for a progress estimate when the operation reports none.
 _EXPECTED_VIDEO_SECONDS = 90.0
 _REQUEST_TIMEOUT_SECONDS = 180
@@ -65,7 +73,9 @@ class GeminiProvider:
     """Gemini image models (standard and pro) and Veo, behind the provider interface."""
 
     name: str = "gemini"
-    aspect_ratios: tuple[str, ...] = ("1:1", "16:9", "9:16", "4:3", "3:4")
+    aspect_ratios: Mapping[str, tuple[str, ...]] = MappingProxyType(
+        {"image": _IMAGE_ASPECT_RATIOS, "edit": _IMAGE_ASPECT_RATIOS, "video": _VEO_ASPECT_RATIOS}
+    )
     video_durations: tuple[int, ...] = (8, 4, 6)
 
     def __init__(
@@ -76,6 +86,7 @@ class GeminiProvider:
         image_model: str,
         pro_image_model: str,
         video_model: str,
+        pro_video_model: str,
         poll_seconds: float = 5.0,
     ) -> None:
         if not api_key:
@@ -83,6 +94,7 @@ class GeminiProvider:
         self.image_model = image_model
         self.pro_image_model = pro_image_model
         self.video_model = video_model
+        self.pro_video_model = pro_video_model
         self.poll_seconds = poll_seconds
         # Our own httpx client: the SDK would otherwise pick aiohttp when it is installed,
         # and network errors are then httpx errors, which _call maps to transient.
@@ -106,13 +118,13 @@ class GeminiProvider:
     async def generate_image(
         self, prompt: str, *, pro: bool, aspect_ratio: str, progress: Progress
     ) -> MediaResult:
-        check_choice(self, aspect_ratio)
+        check_choice(self, "image", aspect_ratio)
         return await self._image([prompt], pro, aspect_ratio)
 
     async def edit_image(
         self, prompt: str, image: bytes, *, pro: bool, aspect_ratio: str, progress: Progress
     ) -> MediaResult:
-        check_choice(self, aspect_ratio)
+        check_choice(self, "edit", aspect_ratio)
         mime = _input_mime(image)
         return await self._image(
             [types.Part.from_bytes(data=image, mime_type=mime), prompt], pro, aspect_ratio
@@ -128,20 +140,17 @@ class GeminiProvider:
         image: bytes | None,
         progress: Progress,
     ) -> MediaResult:
-        check_choice(self, aspect_ratio, duration_seconds)
-        # There is one Veo model setting, so `pro` changes nothing but the metadata here.
+        check_choice(self, "video", aspect_ratio, duration_seconds)
+        model = self.pro_video_model if pro else self.video_model
         source = types.GenerateVideosSource(
             prompt=prompt,
             image=types.Image(image_bytes=image, mime_type=_input_mime(image)) if image else None,
         )
-        veo_ratio = _veo_aspect_ratio(aspect_ratio)
         config = types.GenerateVideosConfig(
-            aspect_ratio=veo_ratio, duration_seconds=duration_seconds, number_of_videos=1
+            aspect_ratio=aspect_ratio, duration_seconds=duration_seconds, number_of_videos=1
         )
         models, operations = self._vertex.aio.models, self._vertex.aio.operations
-        operation = await _call(
-            models.generate_videos(model=self.video_model, source=source, config=config)
-        )
+        operation = await _call(models.generate_videos(model=model, source=source, config=config))
         loop = asyncio.get_running_loop()
         started, reported = loop.time(), -1
         while not operation.done:
@@ -155,7 +164,7 @@ class GeminiProvider:
                 await progress(percent)
             await asyncio.sleep(self.poll_seconds)
             operation = await _call(operations.get(operation))
-        return self._video_result(operation, pro, veo_ratio, duration_seconds)
+        return self._video_result(operation, model, pro, aspect_ratio, duration_seconds)
 
     async def close(self) -> None:
         await self._api.aio.aclose()
@@ -199,7 +208,12 @@ class GeminiProvider:
         raise TransientProviderError("the image service replied without an image")
 
     def _video_result(
-        self, operation: types.GenerateVideosOperation, pro: bool, ratio: str, seconds: int
+        self,
+        operation: types.GenerateVideosOperation,
+        model: str,
+        pro: bool,
+        ratio: str,
+        seconds: int,
     ) -> MediaResult:
         if operation.error:
             code = operation.error.get("code")
@@ -225,7 +239,7 @@ class GeminiProvider:
         width, height = _video_size(ratio)
         meta = {
             "provider": self.name,
-            "model": self.video_model,
+            "model": model,
             "quality": "pro" if pro else "standard",
             "duration_seconds": str(seconds),
         }
@@ -251,9 +265,12 @@ async def _call(awaitable: Awaitable[T]) -> T:
 def _raise_api_error(exc: genai_errors.APIError) -> NoReturn:
     message = (exc.message or exc.status or "").strip()[:300]
     code = exc.code
+    if code == 429:
+        used_up = _quota_used_up(exc)
+        if used_up is not None:
+            raise PermanentProviderError(f"the provider's quota is used up; {used_up}") from exc
+        raise TransientProviderError("the provider is rate limiting requests") from exc
     if code in _TRANSIENT_STATUSES or code >= 500:
-        if code == 429:
-            raise TransientProviderError("the provider is rate limiting requests") from exc
         raise TransientProviderError(f"the provider had a temporary failure ({code})") from exc
     reason: str
     if code in (401, 403):
@@ -263,6 +280,38 @@ def _raise_api_error(exc: genai_errors.APIError) -> NoReturn:
     else:
         reason = f"the provider rejected the request: {message}"
     raise PermanentProviderError(reason) from exc
+
+
+def _quota_used_up(exc: genai_errors.APIError) -> str | None:
+    """What to do about a 429 that waiting a little will not cure; None for a rate limit.
+
+    Google answers "You exceeded your current quota" to bursts over a per-minute quota
+    too, so when a QuotaFailure lists the quotas exceeded, their windows decide.
+    """
+    message = exc.message or ""
+    violations = _quota_violations(exc.details)
+    if _NO_QUOTA.search(message) or any(str(v.get("quotaValue")) == "0" for v in violations):
+        return "the plan has no quota for this model (check the plan of GEMINI_API_KEY)"
+    for violation in violations:
+        quota = str(violation.get("quotaId") or violation.get("quotaMetric") or "")
+        if "perday" in quota.lower().replace("_", ""):
+            return f"it renews daily ({quota})"
+    if not violations and _QUOTA_EXCEEDED.search(message):
+        return "check the plan and billing of GEMINI_API_KEY"
+    return None
+
+
+def _quota_violations(body: Any) -> list[dict[str, Any]]:
+    """The violations of every google.rpc.QuotaFailure in a Google error body."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    violations: list[dict[str, Any]] = []
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type")).endswith("rpc.QuotaFailure"):
+            found = detail.get("violations")
+            if isinstance(found, list):
+                violations += [v for v in found if isinstance(v, dict)]
+    return violations
 
 
 def _enum_name(value: Any) -> str:
@@ -286,11 +335,6 @@ def _image_size(data: bytes) -> tuple[int, int]:
             return image.size
     except (OSError, ValueError, Image.DecompressionBombError):
         return 0, 0
-
-
-def _veo_aspect_ratio(aspect_ratio: str) -> str:
-    width, height = parse_ratio(aspect_ratio)
-    return _VEO_ASPECT_RATIOS[1] if height > width else _VEO_ASPECT_RATIOS[0]
 
 
 def _video_size(ratio: str) -> tuple[int, int]:

@@ -10,12 +10,15 @@ import random
 import re
 import struct
 import zlib
+from collections.abc import Mapping
 from fractions import Fraction
+from types import MappingProxyType
 
 import av
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 from job_svc.providers.base import (
+    KINDS,
     MediaResult,
     PermanentProviderError,
     Progress,
@@ -183,7 +186,9 @@ class LocalProvider:
     """Needs no key or network; `forbidden` and `flaky:N` in a prompt script failures."""
 
     name: str = "local"
-    aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
+    aspect_ratios: Mapping[str, tuple[str, ...]] = MappingProxyType(
+        dict.fromkeys(KINDS, ASPECT_RATIOS)
+    )
     video_durations: tuple[int, ...] = (4, 6, 8)
 
     def __init__(
@@ -208,7 +213,7 @@ class LocalProvider:
     async def generate_image(
         self, prompt: str, *, pro: bool, aspect_ratio: str, progress: Progress
     ) -> MediaResult:
-        check_choice(self, aspect_ratio)
+        check_choice(self, "image", aspect_ratio)
         await self._wait_and_maybe_fail(prompt, progress)
         args = (prompt, aspect_ratio, self.image_size, pro)
         width, height = fit_size(aspect_ratio, self.image_size)
@@ -221,7 +226,7 @@ class LocalProvider:
     async def edit_image(
         self, prompt: str, image: bytes, *, pro: bool, aspect_ratio: str, progress: Progress
     ) -> MediaResult:
-        check_choice(self, aspect_ratio)
+        check_choice(self, "edit", aspect_ratio)
         await self._wait_and_maybe_fail(prompt, progress)
         args = (image, prompt, aspect_ratio, self.image_size, pro)
         width, height = fit_size(aspect_ratio, self.image_size)
@@ -241,7 +246,7 @@ class LocalProvider:
         image: bytes | None,
         progress: Progress,
     ) -> MediaResult:
-        check_choice(self, aspect_ratio, duration_seconds)
+        check_choice(self, "video", aspect_ratio, duration_seconds)
         await self._wait_and_maybe_fail(prompt, progress)
         data, width, height, seed = await asyncio.to_thread(
             make_video,

@@ -7,12 +7,21 @@ scenario names; each name is also its own keyword) or forced for every call with
 - "safety": the candidate stops with finishReason IMAGE_SAFETY and no image;
 - "prompt-block": promptFeedback.blockReason PROHIBITED_CONTENT and no candidates;
 - "no-image": the candidate has only a text part;
-- "429", "500", "503": that HTTP status with a Google error body;
+- "429", "500", "503": that HTTP status with a Google error body; the 429 is a plain rate
+  limit ("Resource has been exhausted (e.g. check quota).", no details);
+- "429-quota": 429 "You exceeded your current quota…" with only a Help detail;
+- "429-quota-day": that message with a QuotaFailure of a per-day quota and a RetryInfo;
+- "429-no-quota": that message with a QuotaFailure whose limit (quotaValue) is 0;
+- "429-per-minute": that message with a QuotaFailure of a per-minute quota and a RetryInfo,
+  which is how Google answers a burst over the requests-per-minute limit;
 - "429-once", "500-once": that status on the first call with the prompt, success after;
 - "malformed": status 200 with a body that is not JSON;
 - "slow": the video operation is done after `slow_polls` fetches, reporting progressPercent;
 - "filtered": the video operation ends with raiMediaFilteredCount and reasons;
 - "op-error": the video operation ends with error {code 3, message}.
+
+Like Veo, a video request with an aspect ratio other than 16:9 or 9:16, or a length other
+than 4, 6 or 8 seconds, is refused with 400 INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -40,17 +49,81 @@ SCENARIOS = (
     "503",
     "429-once",
     "500-once",
+    "429-quota",
+    "429-quota-day",
+    "429-no-quota",
+    "429-per-minute",
     "malformed",
     "slow",
     "filtered",
     "op-error",
 )
+VEO_ASPECT_RATIOS = ("16:9", "9:16")
+VEO_DURATIONS = (4, 6, 8)
 _GENERATE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _PREDICT = re.compile(
     r"^/(?P<version>[^/]+)/(?P<resource>(?:.+/)?publishers/google/models/(?P<model>[^/:]+))"
     r":predictLongRunning$"
 )
 _FETCH = re.compile(r"^/(?P<version>[^/]+)/(?P<resource>.+/models/[^/:]+):fetchPredictOperation$")
+#: What the Gemini API says when a quota (of any window) is exceeded.
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+_HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+_RETRY_INFO = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}
+
+
+def _quota_failure(quota_id: str, metric: str, value: str) -> dict[str, Any]:
+    violation = {
+        "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": "fake-model"},
+        "quotaValue": value,
+    }
+    return {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]}
+
+
+#: 429 scenarios about quotas: the error details each sends with QUOTA_MESSAGE.
+_QUOTA_DETAILS: dict[str, list[dict[str, Any]]] = {
+    "429-quota": [_HELP],
+    "429-quota-day": [
+        _quota_failure(
+            "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            "generate_content_free_tier_requests",
+            "250",
+        ),
+        _HELP,
+        _RETRY_INFO,
+    ],
+    "429-no-quota": [
+        _quota_failure(
+            "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "generate_content_free_tier_requests",
+            "0",
+        ),
+        _HELP,
+        _RETRY_INFO,
+    ],
+    "429-per-minute": [
+        _quota_failure(
+            "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            "generate_content_free_tier_input_token_count",
+            "250000",
+        ),
+        _HELP,
+        _RETRY_INFO,
+    ],
+}
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",
@@ -141,8 +214,12 @@ class FakeGemini:
 
     def _failure(self, scenario: str | None, prompt: str) -> web.Response | None:
         """The error reply `scenario` calls for, if any."""
-        if scenario in ("429", "500", "503"):
+        if scenario == "429":
+            return _error(429, "Resource has been exhausted (e.g. check quota).")
+        if scenario in ("500", "503"):
             return _error(int(scenario), "The service is busy; try again later.")
+        if scenario in _QUOTA_DETAILS:
+            return _error(429, QUOTA_MESSAGE, _QUOTA_DETAILS[scenario])
         if scenario in ("429-once", "500-once"):
             served = self._served.get((scenario, prompt), 0)
             self._served[(scenario, prompt)] = served + 1
@@ -193,13 +270,19 @@ class FakeGemini:
         if failure := self._failure(scenario, prompt):
             return failure
         parameters = payload.get("parameters", {})
+        # Veo's own limits: landscape or portrait, 4, 6 or 8 seconds.
+        ratio, seconds = parameters.get("aspectRatio", "16:9"), parameters.get("durationSeconds", 8)
+        if ratio not in VEO_ASPECT_RATIOS:
+            return _error(400, f"Aspect ratio {ratio} is not supported; use 16:9 or 9:16.")
+        if seconds not in VEO_DURATIONS:
+            return _error(400, f"Duration {seconds} s is not supported; use 4, 6 or 8 seconds.")
         image = instance.get("image", {}).get("bytesBase64Encoded")
         name = f"{resource}/operations/{uuid.uuid4()}"
         self.operations[name] = _Operation(
             scenario,
             prompt,
-            parameters.get("aspectRatio", "16:9"),
-            int(parameters.get("durationSeconds", 4)),
+            ratio,
+            int(seconds),
             b64decode(image) if image else None,
         )
         return web.json_response({"name": name})
@@ -244,10 +327,16 @@ def b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_"))
 
 
-def _error(status: int, message: str) -> web.Response:
-    """A reply in Google's error format."""
-    body = {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status)}}
-    return web.json_response(body, status=status)
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> web.Response:
+    """A reply in Google's error format (google.rpc.Status, details included when given)."""
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS_NAMES.get(status),
+    }
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status)
 
 
 @asynccontextmanager
