@@ -177,6 +177,9 @@ class Jobs:
             pipe.expire(key, 120)
             count, _ = await pipe.execute()
         if count > self.settings.CREATE_RATE_PER_MINUTE:
+            # Who the user is comes first: a blocked or unknown one is told that.
+            if (await self.billing.payer(telegram_id)).banned:
+                raise FailedPrecondition("this account is blocked and cannot create jobs")
             raise ResourceExhausted(
                 f"at most {self.settings.CREATE_RATE_PER_MINUTE} jobs a minute; "
                 f"try again in {60 - int(time.time()) % 60} s"

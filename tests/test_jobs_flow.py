@@ -9,6 +9,7 @@ import av
 import grpc
 import httpx
 import pytest
+from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from PIL import Image
 
@@ -178,6 +179,18 @@ async def test_the_creation_rate_limit_refuses_without_charging(
     await redis.set(f"jobs:rate:{USER}:{int(time.time() // 60)}", 1000, ex=120)
     limited = await refusal(jobs.CreateJob(request(USER)))
     assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await nothing_happened(db, billing, 100)
+    # A blocked user is told so first, and an unknown one that they are unknown.
+    await user_with(billing, billing_admin, USER + 1, 100)
+    await billing_admin.SetBanned(bpb.SetBannedRequest(telegram_id=USER + 1, banned=True,
+                                                       reason="t"))  # fmt: skip
+    await redis.set(f"jobs:rate:{USER + 1}:{int(time.time() // 60)}", 1000, ex=120)
+    blocked = await refusal(jobs.CreateJob(request(USER + 1)))
+    assert blocked.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "blocked" in blocked.details()
+    await redis.set(f"jobs:rate:999999:{int(time.time() // 60)}", 1000, ex=120)
+    unknown = await refusal(jobs.CreateJob(request(999999)))
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND
     await nothing_happened(db, billing, 100)
 
 
