@@ -12,9 +12,17 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound
 
 LANGUAGES = ("en", "ru")
 
+#: subscription_product_id is that of the period running now, else of the last one
+#: that ran (refunded ones do not count); periods bought ahead (a month bought
+#: during a year) do not change it before they begin.
 ACCOUNT_COLUMNS = """
     a.telegram_id, a.username, a.language, a.balance, a.banned, a.referral_code,
-    a.referrer_id, a.created_at, a.pro_until, a.subscription_product_id,
+    a.referrer_id, a.created_at, a.pro_until,
+    coalesce((SELECT p.product_id FROM billing.subscription_periods p
+              JOIN billing.payments pay ON pay.charge_id = p.charge_id
+              WHERE p.telegram_id = a.telegram_id AND pay.refunded_at IS NULL
+                AND p.starts_at <= now()
+              ORDER BY p.starts_at DESC LIMIT 1), '') AS subscription_product_id,
     (a.pro_until IS NOT NULL AND a.pro_until > now()) AS is_pro
 """
 
@@ -36,9 +44,9 @@ class Accounts:
     ) -> tuple[asyncpg.Record, bool]:
         """Create the user once (free credits, referrer), else refresh the username."""
         validate.telegram_id(telegram_id)
-        username = validate.text(username, "username", max_len=64).lstrip("@")
-        validate.text(language_code, "language_code", max_len=35)
-        referral_code = validate.text(referral_code, "referral_code", max_len=64)
+        username = validate.text(username, "username", max_len=64, single_line=True).lstrip("@")
+        validate.text(language_code, "language_code", max_len=35, single_line=True)
+        referral_code = validate.text(referral_code, "referral_code", max_len=64, single_line=True)
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await conn.fetchrow(
                 f"UPDATE billing.accounts a SET username = $2, updated_at = now() "
@@ -127,7 +135,7 @@ class Accounts:
 
     async def find(self, query: str, size: int, before: int | None) -> list[asyncpg.Record]:
         """Users whose id is `query` or whose username starts with it, newest first."""
-        query = validate.text(query, "query", max_len=64).lstrip("@").lower()
+        query = validate.text(query, "query", max_len=64, single_line=True).lstrip("@").lower()
         exact_id = int(query) if query.isdigit() and len(query) < 16 else None
         async with self._pool.acquire() as conn:
             return await conn.fetch(

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -24,6 +25,8 @@ CURRENCY = "XTR"
 #: Telegram's only subscription period, in seconds (30 days).
 SUBSCRIPTION_PERIOD = 30 * 24 * 3600
 ALLOWANCE_PERIOD = timedelta(days=30)
+#: How far from now a subscription_expiration_date may be (about 10 years).
+MAX_EXPIRATION_DISTANCE = 3653 * 24 * 3600
 
 
 class ProductKind(StrEnum):
@@ -166,10 +169,10 @@ class Payments:
         Returns the payment, the payer's balance and whether it was recorded before.
         """
         charge_id = validate.text(charge_id, "telegram_payment_charge_id", max_len=256,
-                                  required=True)  # fmt: skip
+                                  required=True, single_line=True)  # fmt: skip
         provider_charge_id = validate.text(provider_charge_id, "provider_payment_charge_id",
-                                           max_len=256)  # fmt: skip
-        validate.int_range(subscription_expiration, "subscription_expiration_date", 0, 2**40)
+                                           max_len=256, single_line=True)  # fmt: skip
+        expiration = _expiration(subscription_expiration)
         product = self._check_order(telegram_id, payload, currency, total)
         async with self._pool.acquire() as conn, conn.transaction():
             payment = await conn.fetchrow(
@@ -188,10 +191,10 @@ class Payments:
             )
             if product.kind is not ProductKind.PACK:
                 await self._extend_subscription(conn, telegram_id, product, charge_id,
-                                                subscription_expiration)  # fmt: skip
+                                                expiration)  # fmt: skip
             await audit(conn, "telegram", "payment", telegram_id, charge_id=charge_id,
                         product_id=product.id, stars=total, credits=product.credits)  # fmt: skip
-            await self._reward_referrer(conn, telegram_id)
+            await self._reward_referrer(conn, telegram_id, charge_id)
             return payment, balance, False
 
     @staticmethod
@@ -214,16 +217,22 @@ class Payments:
         telegram_id: int,
         product: Product,
         charge_id: str,
-        expiration: int,
+        expiration: datetime | None,
     ) -> None:
+        """Add the paid period after those already paid for: PRO lasts until its end.
+
+        The periods are the record of what was bought; allowances follow them
+        (see grant_allowances), so a month bought during a year, or a monthly
+        renewal, leaves the annual period and its allowances as they are.
+        """
         pro_until = await conn.fetchval(
             "SELECT pro_until FROM billing.accounts WHERE telegram_id = $1 FOR UPDATE",
             telegram_id,
         )
         now = datetime.now(UTC)
         starts = max(now, pro_until) if pro_until else now
-        if product.kind is ProductKind.MONTHLY and expiration:
-            ends = datetime.fromtimestamp(expiration, UTC)  # Telegram's own period end
+        if product.kind is ProductKind.MONTHLY and expiration is not None:
+            ends = expiration  # Telegram's own period end
         else:
             ends = starts + timedelta(days=product.period_days)
         if ends <= starts:
@@ -234,12 +243,18 @@ class Payments:
             telegram_id, product.id, charge_id, starts, ends,
         )  # fmt: skip
         await conn.execute(
-            "UPDATE billing.accounts SET pro_until = $2, subscription_product_id = $3, "
-            "allowance_period_start = now(), updated_at = now() WHERE telegram_id = $1",
-            telegram_id, ends, product.id,
+            "UPDATE billing.accounts SET pro_until = $2, updated_at = now() WHERE telegram_id = $1",
+            telegram_id, ends,
         )  # fmt: skip
 
-    async def _reward_referrer(self, conn: asyncpg.Connection, telegram_id: int) -> None:
+    async def _reward_referrer(
+        self, conn: asyncpg.Connection, telegram_id: int, charge_id: str
+    ) -> None:
+        """Pay the referrer of this user, on the first payment made while a reward is set.
+
+        The reward entry is written in the payment's transaction, so it carries the
+        payment's created_at: that is how a refund finds the payment that paid it.
+        """
         if not self._referral_reward:
             return
         referrer = await conn.fetchval(
@@ -252,16 +267,18 @@ class Payments:
         await apply_entry(conn, referrer, self._referral_reward, "referral", str(telegram_id),
                           f"referral:{telegram_id}")  # fmt: skip
         await audit(conn, "system", "referral_reward", referrer, referred_id=telegram_id,
-                    credits=self._referral_reward)  # fmt: skip
+                    charge_id=charge_id, credits=self._referral_reward)  # fmt: skip
 
     async def refund(self, charge_id: str, reason: str, actor: str) -> tuple[asyncpg.Record, int]:
         """Take back what a payment granted and mark it refunded, once.
 
-        Refused when the credits are spent. The caller then asks Telegram to
-        return the Stars (refundStarPayment).
+        Refused when the credits are spent. A subscription period loses what is
+        left of it (see _drop_period); a referral reward the payment paid is taken
+        back (see _take_back_referral). The caller then asks Telegram to return
+        the Stars (refundStarPayment).
         """
         charge_id = validate.text(charge_id, "telegram_payment_charge_id", max_len=256,
-                                  required=True)  # fmt: skip
+                                  required=True, single_line=True)  # fmt: skip
         reason = validate.text(reason, "reason", max_len=200)
         async with self._pool.acquire() as conn, conn.transaction():
             payment = await conn.fetchrow(
@@ -272,10 +289,11 @@ class Payments:
             if payment["refunded_at"] is not None:
                 return payment, payment["credits_granted"]
             owner, credits = payment["telegram_id"], payment["credits_granted"]
+            # Lock order of every money path: payment, payer's account, referrer's account.
+            balance = await conn.fetchval(
+                "SELECT balance FROM billing.accounts WHERE telegram_id = $1 FOR UPDATE", owner
+            )
             if credits:
-                balance = await conn.fetchval(
-                    "SELECT balance FROM billing.accounts WHERE telegram_id = $1", owner
-                )
                 if balance < credits:
                     raise FailedPrecondition(
                         f"the {credits} credits of this payment are partly spent "
@@ -283,16 +301,8 @@ class Payments:
                     )
                 await apply_entry(conn, owner, -credits, "refund", charge_id,
                                   f"refund:{charge_id}")  # fmt: skip
-            period = await conn.fetchrow(
-                "SELECT starts_at, ends_at FROM billing.subscription_periods WHERE charge_id = $1",
-                charge_id,
-            )
-            if period is not None:  # the refunded period no longer counts
-                await conn.execute(
-                    "UPDATE billing.accounts SET pro_until = GREATEST(now(), pro_until - ($2 - "
-                    "GREATEST($3, now()))), updated_at = now() WHERE telegram_id = $1",
-                    owner, period["ends_at"], period["starts_at"],
-                )  # fmt: skip
+            await self._drop_period(conn, owner, charge_id)
+            await self._take_back_referral(conn, payment, actor)
             refunded = await conn.fetchrow(
                 "UPDATE billing.payments SET refunded_at = now(), refund_reason = $2 "
                 "WHERE charge_id = $1 RETURNING *",
@@ -303,31 +313,138 @@ class Payments:
                         stars=payment["amount"], credits=credits, reason=reason)  # fmt: skip
             return refunded, credits
 
-    async def grant_allowances(self) -> int:
-        """Give annual subscribers their credits for every 30-day period that began.
+    @staticmethod
+    async def _drop_period(conn: asyncpg.Connection, owner: int, charge_id: str) -> None:
+        """Remove what is still to come of a refunded payment's subscription period.
 
-        Monthly subscribers get theirs with each renewal payment instead.
+        That is nothing for a period that has ended, the rest of it for the one
+        running now, and all of it for one that has not begun. PRO ends that much
+        sooner and the periods paid after it move that much earlier, so they stay
+        back to back and their allowances fall due on their new dates. The caller
+        holds the payer's account lock.
         """
+        period = await conn.fetchrow(
+            "SELECT starts_at, ends_at, GREATEST(interval '0', ends_at - GREATEST(starts_at, "
+            "now())) AS removed FROM billing.subscription_periods WHERE charge_id = $1",
+            charge_id,
+        )
+        if period is None or period["removed"] <= timedelta(0):
+            return
+        await conn.execute(
+            "UPDATE billing.accounts SET pro_until = LEAST(pro_until, GREATEST(now(), "
+            "pro_until - $2::interval)), updated_at = now() "
+            "WHERE telegram_id = $1 AND pro_until IS NOT NULL",
+            owner, period["removed"],
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE billing.subscription_periods p SET starts_at = p.starts_at - $3::interval, "
+            "ends_at = p.ends_at - $3::interval FROM billing.payments pay "
+            "WHERE pay.charge_id = p.charge_id AND pay.refunded_at IS NULL "
+            "AND p.telegram_id = $1 AND p.starts_at >= $2 AND p.charge_id <> $4",
+            owner, period["ends_at"], period["removed"], charge_id,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _take_back_referral(
+        conn: asyncpg.Connection, payment: asyncpg.Record, actor: str
+    ) -> None:
+        """Take back the referral reward a refunded payment paid, if it paid one.
+
+        The rule: the reward belongs to the payment completed in the same
+        transaction (same created_at as the reward's ledger entry). The referrer
+        gives back the reward, but at most the credits they hold now: a balance
+        never goes below 0, and what they already spent stays spent. What is taken
+        is a negative ledger entry of kind 'referral' (reference: the referred
+        user, as the reward's) under the key `referral:<referred>:refund`, so it is
+        written once; the audit action `referral_reward_reversed` records the reward
+        and the credits taken (0 when the referrer holds none). A later payment of
+        the same user does not earn the reward again: it is once per referred user.
+        """
+        referred = payment["telegram_id"]
+        reward = await conn.fetchrow(
+            "SELECT telegram_id, amount FROM billing.ledger "
+            "WHERE idempotency_key = $1 AND created_at = $2",
+            f"referral:{referred}", payment["created_at"],
+        )  # fmt: skip
+        if reward is None:
+            return
+        referrer, amount = reward["telegram_id"], reward["amount"]
+        held = await conn.fetchval(
+            "SELECT balance FROM billing.accounts WHERE telegram_id = $1 FOR UPDATE", referrer
+        )
+        taken = min(amount, held)
+        if taken > 0:
+            await apply_entry(conn, referrer, -taken, "referral", str(referred),
+                              f"referral:{referred}:refund")  # fmt: skip
+        await audit(conn, actor, "referral_reward_reversed", referrer, referred_id=referred,
+                    charge_id=payment["charge_id"], reward=amount, credits=taken)  # fmt: skip
+
+    async def grant_allowances(self) -> int:
+        """Give every annual period its allowance once for each full 30-day window.
+
+        A period [starts, ends) holds floor((ends - starts) / 30 days) full windows:
+        12 in 365 days. Its purchase paid the first; this grants window n (n >= 1)
+        once it has begun, while the period runs and is not refunded, under the
+        ledger key `allowance:<charge id>:<n>`. Each period counts on its own, so
+        months bought during a year leave the year's allowances alone. A monthly
+        period is one window, paid by its own (renewal) payment.
+        """
+        annual = [p.id for p in self.products.values() if p.kind is ProductKind.ANNUAL]
         granted = 0
         async with self._pool.acquire() as conn:
+            # Most sweeps find nothing: say so from one table before joining three.
+            if not await conn.fetchval(
+                "SELECT 1 FROM billing.subscription_periods WHERE product_id = ANY($1::text[]) "
+                "AND ends_at > now() AND starts_at + $2::interval <= now() LIMIT 1",
+                annual, ALLOWANCE_PERIOD,
+            ):  # fmt: skip
+                return 0
             due = await conn.fetch(
-                "SELECT telegram_id FROM billing.accounts WHERE subscription_product_id = "
-                "'sub_annual' AND pro_until > now() AND allowance_period_start + $1 <= now()",
-                ALLOWANCE_PERIOD,
-            )
-            allowance = self.products["sub_annual"].credits
+                "SELECT p.telegram_id, p.charge_id, p.product_id, w.n "
+                "FROM billing.subscription_periods p "
+                "JOIN billing.payments pay ON pay.charge_id = p.charge_id "
+                "CROSS JOIN LATERAL generate_series(1, floor(extract(epoch FROM "
+                "p.ends_at - p.starts_at) / $2)::int - 1) AS w(n) "
+                "WHERE p.product_id = ANY($1::text[]) AND pay.refunded_at IS NULL "
+                "AND p.ends_at > now() AND p.starts_at + w.n * $3::interval <= now() "
+                "AND NOT EXISTS (SELECT 1 FROM billing.ledger l WHERE l.idempotency_key = "
+                "'allowance:' || p.charge_id || ':' || w.n) "
+                "ORDER BY p.starts_at, w.n",
+                annual, ALLOWANCE_PERIOD.total_seconds(), ALLOWANCE_PERIOD,
+            )  # fmt: skip
             for row in due:
-                async with conn.transaction():
-                    start = await conn.fetchval(
-                        "UPDATE billing.accounts SET allowance_period_start = "
-                        "allowance_period_start + $2 WHERE telegram_id = $1 AND "
-                        "allowance_period_start + $2 <= now() RETURNING allowance_period_start",
-                        row["telegram_id"], ALLOWANCE_PERIOD,
-                    )  # fmt: skip
-                    if start is None or not allowance:
-                        continue
-                    key = f"allowance:{row['telegram_id']}:{start.isoformat()}"
-                    await apply_entry(conn, row["telegram_id"], allowance, "subscription",
-                                      "allowance", key)  # fmt: skip
-                    granted += 1
+                allowance = self.products[row["product_id"]].credits
+                if not allowance:
+                    continue
+                try:
+                    async with conn.transaction():
+                        # A refund locks the payment first: wait for it, then re-check.
+                        still_due = await conn.fetchval(
+                            "SELECT 1 FROM billing.payments pay "
+                            "JOIN billing.subscription_periods p ON p.charge_id = pay.charge_id "
+                            "WHERE pay.charge_id = $1 AND pay.refunded_at IS NULL "
+                            "AND p.ends_at > now() AND p.starts_at + $2 * $3::interval <= now() "
+                            "FOR SHARE OF pay",
+                            row["charge_id"], row["n"], ALLOWANCE_PERIOD,
+                        )  # fmt: skip
+                        if not still_due:
+                            continue
+                        key = f"allowance:{row['charge_id']}:{row['n']}"
+                        await apply_entry(conn, row["telegram_id"], allowance, "subscription",
+                                          "allowance", key)  # fmt: skip
+                except asyncpg.UniqueViolationError:
+                    continue  # another sweeper granted this window a moment ago
+                granted += 1
         return granted
+
+
+def _expiration(value: int) -> datetime | None:
+    """subscription_expiration_date as a time: None for 0, else within ~10 years of now."""
+    if value == 0:
+        return None
+    now = int(time.time())
+    if not now - MAX_EXPIRATION_DISTANCE <= value <= now + MAX_EXPIRATION_DISTANCE:
+        raise InvalidArgument(
+            "subscription_expiration_date must be 0 or a Unix time within 10 years of now"
+        )
+    return datetime.fromtimestamp(value, UTC)

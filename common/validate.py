@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from common.errors import InvalidArgument
@@ -16,13 +17,36 @@ def telegram_id(value: int, field: str = "telegram_id") -> int:
     return value
 
 
-def text(value: str, field: str, *, max_len: int, required: bool = False) -> str:
-    """A string trimmed of surrounding spaces, within a length limit."""
+#: C0 control characters (U+0000 to U+001F): Postgres refuses NUL in text outright,
+#: and none of the others belongs in a name, an id or a code.
+_CONTROL = re.compile(r"[\x00-\x1f]")
+#: The same but for tab and newline, which free text (a reason) may hold.
+_CONTROL_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def text(
+    value: str, field: str, *, max_len: int, required: bool = False, single_line: bool = False
+) -> str:
+    """A string trimmed of surrounding spaces, within a length limit, free of control characters.
+
+    No C0 control character is accepted, except that free text (the default:
+    reasons, purposes) may hold newlines and tabs; a CRLF in it counts as a
+    newline. `single_line` fields (names, ids, codes, queries) accept neither.
+    """
+    if not single_line:
+        value = value.replace("\r\n", "\n")
     value = value.strip()
     if required and not value:
         raise InvalidArgument(f"{field} must not be empty")
     if len(value) > max_len:
         raise InvalidArgument(f"{field} must be at most {max_len} characters")
+    control = (_CONTROL if single_line else _CONTROL_IN_FREE_TEXT).search(value)
+    if control is not None:
+        allowed = "" if single_line else " other than newline and tab"
+        raise InvalidArgument(
+            f"{field} must not contain control characters{allowed} "
+            f"(found U+{ord(control.group()):04X})"
+        )
     return value
 
 

@@ -42,6 +42,46 @@ async def refused(call) -> grpc.aio.AioRpcError:
     return err.value
 
 
+async def travel(db, days: float, telegram_id: int = BUYER) -> None:
+    """Move an account `days` into the future: its subscription times go back by that much."""
+    shift = timedelta(days=days)
+    await db.execute(
+        "UPDATE billing.subscription_periods SET starts_at = starts_at - $2::interval, "
+        "ends_at = ends_at - $2::interval WHERE telegram_id = $1",
+        telegram_id, shift,
+    )  # fmt: skip
+    await db.execute(
+        "UPDATE billing.accounts SET pro_until = pro_until - $2::interval WHERE telegram_id = $1",
+        telegram_id, shift,
+    )  # fmt: skip
+
+
+async def pro_until(db, telegram_id: int = BUYER) -> datetime:
+    return await db.fetchval(
+        "SELECT pro_until FROM billing.accounts WHERE telegram_id = $1", telegram_id
+    )
+
+
+async def balance_of(billing, telegram_id: int = BUYER) -> int:
+    return (await billing.GetBalance(pb.GetBalanceRequest(telegram_id=telegram_id))).balance
+
+
+async def refund(billing, charge_id: str):
+    return await billing.RefundPayment(
+        pb.RefundPaymentRequest(telegram_payment_charge_id=charge_id, reason="asked")
+    )
+
+
+@pytest.fixture
+def payments(db, base_env):
+    """The payments domain on the test database, to run the allowance sweep by hand."""
+    from billing_svc.payments import Payments
+    from billing_svc.settings import BillingSettings
+    from tests.conftest import make_settings
+
+    return Payments(db, make_settings(BillingSettings, base_env))
+
+
 async def test_products_come_from_the_settings(billing):
     products = {p.id: p for p in (await billing.ListProducts(pb.ListProductsRequest())).products}
     assert set(products) == {"pack_starter", "pack_pro", "sub_monthly", "sub_annual"}
@@ -197,10 +237,7 @@ async def test_an_annual_subscription_grants_the_allowance_once_per_period(billi
     assert 364 <= days <= 365
     payments = Payments(db, make_settings(BillingSettings, base_env))
     assert await payments.grant_allowances() == 0  # the first period was paid for at purchase
-    await db.execute(
-        "UPDATE billing.accounts SET allowance_period_start = "
-        "allowance_period_start - interval '31 days'"
-    )
+    await travel(db, days=31)
     assert await payments.grant_allowances() == 1
     assert await payments.grant_allowances() == 0
     balance = (await billing.GetBalance(pb.GetBalanceRequest(telegram_id=BUYER))).balance
@@ -235,3 +272,215 @@ async def test_a_referral_link_counts_only_for_a_new_user_and_never_for_oneself(
         pb.EnsureUserRequest(telegram_id=3004, referral_code=me.referral_code)
     )
     assert loop.user.referrer_id == 0  # 3004 existed already: no link, so no loop
+
+
+async def test_refunding_an_ended_period_does_not_extend_pro(billing, db):
+    await user(billing)
+    ends = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    await billing.CompletePayment(
+        payment(await invoice(billing, "sub_monthly"), "m-old", subscription_expiration_date=ends)
+    )
+    await travel(db, days=40)  # that month ended 10 days ago
+    await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-now"))
+    before = await pro_until(db)
+    assert before > datetime.now(UTC) + timedelta(days=364)
+    await refund(billing, "m-old")
+    assert await pro_until(db) == before
+
+
+async def test_refunding_the_current_period_removes_what_is_left_of_it(billing, db):
+    await user(billing)
+    await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-cur"))
+    await billing.CompletePayment(payment(await invoice(billing, "sub_monthly"), "m-next"))
+    annual_end = await db.fetchval(
+        "SELECT ends_at FROM billing.subscription_periods WHERE charge_id = 'a-cur'"
+    )
+    assert await pro_until(db) == annual_end + timedelta(days=30)  # the month waits its turn
+    await travel(db, days=3)
+    start = datetime.now(UTC)
+    await refund(billing, "a-cur")
+    end = datetime.now(UTC)
+    month = await db.fetchrow(
+        "SELECT starts_at, ends_at FROM billing.subscription_periods WHERE charge_id = 'm-next'"
+    )
+    assert start - timedelta(seconds=1) <= month["starts_at"] <= end  # the month begins now
+    assert month["ends_at"] - month["starts_at"] == timedelta(days=30)
+    assert await pro_until(db) == month["ends_at"]
+    await refund(billing, "m-next")
+    assert await pro_until(db) <= datetime.now(UTC)
+    me = (await billing.GetUser(pb.GetUserRequest(telegram_id=BUYER))).user
+    assert me.tier == pb.TIER_FREE
+
+
+async def test_refunding_a_future_renewal_removes_the_whole_period(billing, db):
+    await user(billing)
+    inv = await invoice(billing, "sub_monthly")
+    first_end = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    await billing.CompletePayment(payment(inv, "m-1", subscription_expiration_date=first_end))
+    await billing.CompletePayment(
+        payment(inv, "m-2", subscription_expiration_date=first_end + 30 * 86400)
+    )
+    await refund(billing, "m-2")
+    assert (await pro_until(db)).timestamp() == first_end
+
+
+async def test_a_refund_takes_back_the_referral_reward_it_paid(billing, billing_admin, db):
+    referrer = await user(billing, 3001)
+    await user(billing, 3002, referral_code=referrer.referral_code)
+    inv = await invoice(billing, telegram_id=3002)
+    await billing.CompletePayment(payment(inv, "ref-pay", telegram_id=3002))
+    assert await balance_of(billing, 3001) == referrer.balance + 5
+    answers = await asyncio.gather(*(refund(billing, "ref-pay") for _ in range(10)))
+    assert all(a.payment.refunded for a in answers)
+    assert await balance_of(billing, 3001) == referrer.balance
+    entries = await db.fetch(
+        "SELECT amount, kind, reference FROM billing.ledger WHERE telegram_id = 3001 "
+        "AND kind = 'referral' ORDER BY id"
+    )
+    assert [tuple(e) for e in entries] == [(5, "referral", "3002"), (-5, "referral", "3002")]
+    log = await billing_admin.ListAuditLog(pb.ListAuditLogRequest(telegram_id=3001))
+    reversed_ = [e for e in log.entries if e.action == "referral_reward_reversed"]
+    assert len(reversed_) == 1
+    assert '"credits": 5' in reversed_[0].details and '"reward": 5' in reversed_[0].details
+    assert '"referred_id": 3002' in reversed_[0].details
+
+
+async def test_taking_back_a_referral_reward_never_leaves_a_negative_balance(billing, db):
+    for referrer_id, referred_id, keep in ((3001, 3002, 2), (3003, 3004, 0)):
+        referrer = await user(billing, referrer_id)
+        await user(billing, referred_id, referral_code=referrer.referral_code)
+        inv = await invoice(billing, telegram_id=referred_id)
+        await billing.CompletePayment(payment(inv, f"pay-{referred_id}", telegram_id=referred_id))
+        await billing.ReserveCredits(
+            pb.ReserveCreditsRequest(telegram_id=referrer_id, amount=referrer.balance + 5 - keep,
+                                     idempotency_key=f"spend-{referrer_id}")
+        )  # fmt: skip
+        assert await balance_of(billing, referrer_id) == keep
+        await refund(billing, f"pay-{referred_id}")
+        assert await balance_of(billing, referrer_id) == 0
+        taken = await db.fetch(
+            "SELECT amount FROM billing.ledger WHERE telegram_id = $1 AND kind = 'referral' "
+            "AND amount < 0",
+            referrer_id,
+        )
+        assert [t["amount"] for t in taken] == ([-keep] if keep else [])
+        details = await db.fetchval(
+            "SELECT details FROM billing.audit_log WHERE telegram_id = $1 "
+            "AND action = 'referral_reward_reversed'",
+            referrer_id,
+        )
+        assert f'"credits": {keep}' in details and '"reward": 5' in details
+
+
+async def test_refunding_a_later_payment_leaves_the_referral_reward(billing, db):
+    referrer = await user(billing, 3001)
+    await user(billing, 3002, referral_code=referrer.referral_code)
+    for charge in ("first", "second"):
+        inv = await invoice(billing, telegram_id=3002)
+        await billing.CompletePayment(payment(inv, charge, telegram_id=3002))
+    await refund(billing, "second")
+    assert await balance_of(billing, 3001) == referrer.balance + 5
+    await refund(billing, "first")
+    assert await balance_of(billing, 3001) == referrer.balance
+    await billing.CompletePayment(  # the reward is per referred user: it is not earned again
+        payment(await invoice(billing, telegram_id=3002), "third", telegram_id=3002)
+    )
+    assert await balance_of(billing, 3001) == referrer.balance
+
+
+async def test_a_monthly_bought_during_an_annual_keeps_the_annual_allowances(billing, db, payments):
+    await user(billing)
+    await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-1"))
+    annual_end = await pro_until(db)
+    monthly = await invoice(billing, "sub_monthly")
+    ends = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    await billing.CompletePayment(payment(monthly, "m-1", subscription_expiration_date=ends))
+    me = (await billing.GetUser(pb.GetUserRequest(telegram_id=BUYER))).user
+    assert me.subscription_product_id == "sub_annual"  # the current period is the annual one
+    assert me.pro_until.ToDatetime(UTC) == annual_end + timedelta(days=30)
+    await travel(db, days=31)
+    assert await payments.grant_allowances() == 1
+    ends = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    await billing.CompletePayment(payment(monthly, "m-2", subscription_expiration_date=ends))
+    await travel(db, days=30)
+    assert await payments.grant_allowances() == 1
+    await travel(db, days=305)  # day 366: the annual period is over, the first month runs
+    me = (await billing.GetUser(pb.GetUserRequest(telegram_id=BUYER))).user
+    assert me.subscription_product_id == "sub_monthly" and me.tier == pb.TIER_PRO
+
+
+async def test_an_annual_period_grants_twelve_allowances(billing, db, payments):
+    start = (await user(billing)).balance
+    paid = await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-12"))
+    allowance = paid.payment.credits_granted
+    await travel(db, days=361)  # the window that began on day 360 is not a full one
+    sweeps = await asyncio.gather(*(payments.grant_allowances() for _ in range(3)))
+    assert sum(sweeps) == 11  # concurrent sweepers grant each window once
+    assert await payments.grant_allowances() == 0
+    await travel(db, days=5)
+    assert await payments.grant_allowances() == 0
+    assert await balance_of(billing) == start + 12 * allowance
+    assert (
+        await db.fetchval("SELECT count(*) FROM billing.ledger WHERE kind = 'subscription'") == 12
+    )
+
+
+async def test_a_refunded_annual_period_grants_no_more_allowances(billing, db, payments):
+    start = (await user(billing)).balance
+    paid = await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-r"))
+    await travel(db, days=31)
+    assert await payments.grant_allowances() == 1
+    await refund(billing, "a-r")
+    await travel(db, days=30)
+    assert await payments.grant_allowances() == 0
+    assert await balance_of(billing) == start + paid.payment.credits_granted
+
+
+async def test_bad_payment_input_is_invalid_and_changes_nothing(billing, db):
+    await user(billing)
+    inv = await invoice(billing, "sub_monthly")
+    await billing.CompletePayment(payment(inv, "kept"))
+    now = int(datetime.now(UTC).timestamp())
+    tables = ("accounts", "ledger", "payments", "subscription_periods", "audit_log")
+
+    async def snapshot() -> list:
+        return [await db.fetch(f"SELECT * FROM billing.{t} ORDER BY 1") for t in tables]
+
+    before = await snapshot()
+    cases = [
+        (payment(inv, "e1", subscription_expiration_date=2**40), "subscription_expiration_date"),
+        (payment(inv, "e2", subscription_expiration_date=now + 11 * 366 * 86400),
+         "subscription_expiration_date"),
+        (payment(inv, "e3", subscription_expiration_date=-1), "subscription_expiration_date"),
+        (payment(inv, "nul\x00"), "telegram_payment_charge_id"),
+        (payment(inv, "line\nbreak"), "telegram_payment_charge_id"),
+        (payment(inv, "bell\x07"), "telegram_payment_charge_id"),
+        (payment(inv, "p1", provider_payment_charge_id="p\x00"), "provider_payment_charge_id"),
+    ]  # fmt: skip
+    for index, (request, field) in enumerate(cases):
+        error = await refused(billing.CompletePayment(request))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, index
+        assert field in (error.details() or ""), index
+    refunds = [
+        (pb.RefundPaymentRequest(telegram_payment_charge_id="kept\x00"),
+         "telegram_payment_charge_id"),
+        (pb.RefundPaymentRequest(telegram_payment_charge_id="kept", reason="why\x00"), "reason"),
+        (pb.RefundPaymentRequest(telegram_payment_charge_id="kept", reason="esc\x1b[0m"),
+         "reason"),
+    ]  # fmt: skip
+    for index, (request, field) in enumerate(refunds):
+        error = await refused(billing.RefundPayment(request))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, index
+        assert field in (error.details() or ""), index
+    assert await snapshot() == before
+    far = now + 9 * 365 * 86400  # far, but a real date: accepted
+    await billing.CompletePayment(payment(inv, "far", subscription_expiration_date=far))
+    assert (await pro_until(db)).timestamp() == far
+    done = await billing.RefundPayment(
+        pb.RefundPaymentRequest(telegram_payment_charge_id="far", reason="asked:\r\n\tduplicate")
+    )
+    assert done.payment.refunded
+    assert (
+        await db.fetchval("SELECT refund_reason FROM billing.payments WHERE charge_id = 'far'")
+        == "asked:\n\tduplicate"
+    )

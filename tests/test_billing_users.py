@@ -105,3 +105,56 @@ async def test_admin_views_find_users_stats_and_payments(billing, billing_admin)
         e.action for e in (await billing_admin.ListAuditLog(pb.ListAuditLogRequest())).entries
     }
     assert {"ban", "payment"} <= actions
+
+
+async def test_control_characters_in_text_are_invalid_and_change_nothing(
+    billing, billing_admin, db
+):
+    await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=9))
+    held = await billing.ReserveCredits(
+        pb.ReserveCreditsRequest(telegram_id=9, amount=1, idempotency_key="held")
+    )
+    tables = ("accounts", "ledger", "reservations", "audit_log")
+
+    async def snapshot() -> list:
+        return [await db.fetch(f"SELECT * FROM billing.{t} ORDER BY 1") for t in tables]
+
+    before = await snapshot()
+    B, A = billing, billing_admin
+    rid = held.reservation.id
+    cases = [
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, username="nul\x00")), "username"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, username="two\nlines")), "username"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=9, username="tab\tbed")), "username"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, language_code="en\x00")),
+         "language_code"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, referral_code="ab\x00")),
+         "referral_code"),
+        (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=9, amount=1, idempotency_key="r",
+                                                   purpose="job\x00")), "purpose"),
+        (B.ReleaseReservation(pb.ReleaseReservationRequest(reservation_id=rid,
+                                                           reason="bad\x00")), "reason"),
+        (A.FindUsers(pb.FindUsersRequest(query="a\x00")), "query"),
+        (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=9, amount=5, reason="gift\x00",
+                                               idempotency_key="g")), "reason"),
+        (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=9, amount=5, reason="bell\x07",
+                                               idempotency_key="g")), "reason"),
+        (A.SetBanned(pb.SetBannedRequest(telegram_id=9, banned=True, reason="spam\x00")),
+         "reason"),
+        (A.SetBanned(pb.SetBannedRequest(telegram_id=9, banned=True, reason="cr\ronly")),
+         "reason"),
+    ]  # fmt: skip
+    for index, (call, field) in enumerate(cases):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, index
+        assert field in (err.value.details() or ""), index
+    assert await snapshot() == before
+    await billing_admin.GrantCredits(  # a reason may run over lines and hold tabs
+        pb.GrantCreditsRequest(telegram_id=9, amount=5, reason="ticket 7:\r\n\tgoodwill",
+                               idempotency_key="g")
+    )  # fmt: skip
+    assert (
+        await db.fetchval("SELECT reference FROM billing.ledger WHERE kind = 'grant'")
+        == "ticket 7:\n\tgoodwill"
+    )
