@@ -135,6 +135,13 @@ class BillingClient:
     async def release(self, reservation_id: str, reason: str) -> None:
         await self._call(
             self._stub.ReleaseReservation(
-                pb.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason[:200])
+                pb.ReleaseReservationRequest(
+                    reservation_id=reservation_id, reason=_printable(reason)[:200]
+                )
             )
         )
+
+
+def _printable(text: str) -> str:
+    """A reason billing accepts: provider errors may carry control characters."""
+    return "".join(c if c.isprintable() or c in "\n\t" else " " for c in text)

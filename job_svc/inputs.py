@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from common import validate
 from common.errors import InvalidArgument
 from job_svc.providers import Provider, option_refusal
 
@@ -28,12 +29,8 @@ class InputImage:
 
 
 def prompt(text: str) -> str:
-    text = text.strip()
-    if not text:
-        raise InvalidArgument("prompt must not be empty")
-    if len(text) > MAX_PROMPT:
-        raise InvalidArgument(f"prompt must be at most {MAX_PROMPT:,} characters")
-    return text
+    """1 to 2,000 characters after trimming; newlines and tabs allowed, no other control."""
+    return validate.text(text, "prompt", max_len=MAX_PROMPT, required=True)
 
 
 def image(data: bytes) -> InputImage:

@@ -40,6 +40,8 @@ CREATING_GRACE_SECONDS = 30.0
 LOST_GRACE_SECONDS = 30.0
 #: A finished job whose hold is still open this long is settled by the reconciler.
 SETTLE_GRACE_SECONDS = 5.0
+#: Redis key of the lease that lets one replica at a time run the periodic repair.
+RECONCILER_LEASE = "jobs:reconciler"
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 
 
@@ -295,6 +297,14 @@ class Jobs:
                 await self.objects.delete(key)
 
     # --- repairing ---------------------------------------------------------------
+
+    async def reconcile_in_turn(self, interval: float) -> None:
+        """The periodic repair: one replica's pass per `interval`, whichever takes the
+        lease first. Passes are safe to overlap (a lease that lapses during a long
+        pass lets another replica start): the lease only saves the repeated work."""
+        lease_ms = max(1, int(interval * 800))  # lapses before the next round starts
+        if await self.redis.set(RECONCILER_LEASE, b"1", nx=True, px=lease_ms):
+            await self.reconcile()
 
     async def reconcile(self) -> dict[str, int]:
         """One repair pass; safe to run on every replica at once."""

@@ -41,6 +41,10 @@ async def create_server(settings: JobSettings, address: str | None = None) -> Se
         "JOBS_GRPC_ADDR",
     )
     service.background.append(hub.run)
-    service.background.append(lambda: every(RECONCILE_SECONDS, jobs.reconcile, "reconciler"))
+    service.background.append(
+        lambda: every(
+            RECONCILE_SECONDS, lambda: jobs.reconcile_in_turn(RECONCILE_SECONDS), "reconciler"
+        )
+    )
     service.closers.extend(closers)
     return service

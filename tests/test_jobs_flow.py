@@ -200,6 +200,7 @@ async def test_bad_input_is_invalid_and_changes_nothing(jobs, billing, billing_a
     cases = {
         "empty prompt": request(USER, "   "),
         "10,000-character prompt": request(USER, "x" * 10_000),
+        "prompt with a NUL": request(USER, "a fox\x00 in the snow"),
         "not an image": request(USER, kind=pb.JOB_KIND_EDIT, input_image=b"hello, not a png"),
         "truncated image": request(USER, kind=pb.JOB_KIND_EDIT, input_image=png()[:60]),
         "30 MB image": request(USER, kind=pb.JOB_KIND_EDIT, input_image=huge),

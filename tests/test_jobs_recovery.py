@@ -214,3 +214,18 @@ async def test_a_job_runs_on_the_provider_it_was_priced_for_or_is_refunded(
     await wait_until_settled(db)
     assert await balance(billing, 808) == 10
     await money_is_exact(db)
+
+
+async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
+    billing, billing_admin, job_env
+):
+    await user_with(billing, billing_admin, 809, 10)
+    found, closers = await domain(job_env)
+    try:
+        hold, _ = await found.billing.reserve(809, 3, str(uuid.uuid4()))
+        # A provider's error text, terminal colours and a NUL included.
+        await found.billing.release(hold, "upstream said \x1b[31mno\x1b[0m\x00 (code 7)\r")
+    finally:
+        for close in closers:
+            await close()
+    assert await balance(billing, 809) == 10
