@@ -298,13 +298,16 @@ class Jobs:
 
     # --- repairing ---------------------------------------------------------------
 
-    async def reconcile_in_turn(self, interval: float) -> None:
+    async def reconcile_in_turn(self, interval: float) -> bool:
         """The periodic repair: one replica's pass per `interval`, whichever takes the
-        lease first. Passes are safe to overlap (a lease that lapses during a long
-        pass lets another replica start): the lease only saves the repeated work."""
+        lease first; returns whether this one ran. Passes are safe to overlap (a lease
+        that lapses during a long pass lets another replica start): the lease only
+        saves the repeated work."""
         lease_ms = max(1, int(interval * 800))  # lapses before the next round starts
-        if await self.redis.set(RECONCILER_LEASE, b"1", nx=True, px=lease_ms):
-            await self.reconcile()
+        if not await self.redis.set(RECONCILER_LEASE, b"1", nx=True, px=lease_ms):
+            return False
+        await self.reconcile()
+        return True
 
     async def reconcile(self) -> dict[str, int]:
         """One repair pass; safe to run on every replica at once."""

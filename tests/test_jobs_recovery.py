@@ -229,3 +229,18 @@ async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
         for close in closers:
             await close()
     assert await balance(billing, 809) == 10
+
+
+async def test_replicas_take_turns_at_the_periodic_repair(job_env, redis):
+    first, closers = await domain(job_env)
+    second, more = await domain(job_env)
+    try:
+        await redis.delete("jobs:reconciler")
+        ran = await asyncio.gather(first.reconcile_in_turn(0.5), second.reconcile_in_turn(0.5))
+        assert sorted(ran) == [False, True]
+        assert not await first.reconcile_in_turn(0.5)
+        await asyncio.sleep(0.5)  # the lease (80% of the interval) has lapsed
+        assert await second.reconcile_in_turn(0.5)
+    finally:
+        for close in closers + more:
+            await close()
