@@ -10,6 +10,7 @@ import asyncpg
 from billing_svc.store import apply_entry, audit
 from common import validate
 from common.errors import AlreadyExists, FailedPrecondition, NotFound
+from common.grpc_server import current_actor
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,21 @@ WHERE NOT EXISTS (SELECT 1 FROM billing.accounts WHERE telegram_id = $2 AND bann
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {COLUMNS}, (SELECT coalesce(pro_until > now(), false) FROM billing.accounts
                       WHERE telegram_id = $2) AS pro
+"""
+
+
+#: The hold becomes final and the audit log says so, in one statement.
+_CAPTURE = f"""
+WITH captured AS (
+    UPDATE billing.reservations SET status = 'captured', finished_at = now()
+    WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}
+), logged AS (
+    INSERT INTO billing.audit_log (actor, action, telegram_id, details)
+    SELECT $2, 'reservation_captured', telegram_id,
+           jsonb_build_object('reservation_id', id, 'amount', amount, 'purpose', purpose)
+    FROM captured
+)
+SELECT * FROM captured
 """
 
 
@@ -83,11 +99,7 @@ class Reservations:
         """Make a hold final; capturing twice is harmless, capturing a released one is refused."""
         rid = validate.uuid_text(reservation_id, "reservation_id")
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"UPDATE billing.reservations SET status = 'captured', finished_at = now() "
-                f"WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}",
-                rid,
-            )
+            row = await conn.fetchrow(_CAPTURE, rid, current_actor.get())
             if row is not None:
                 return row
             row = await self._fetch(conn, rid)

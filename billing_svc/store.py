@@ -1,4 +1,5 @@
-"""The two writes every money path shares: a ledger entry and an audit record."""
+"""The writes every money path shares: a ledger entry with its audit record, and
+audit records of the actions around them."""
 
 from __future__ import annotations
 
@@ -8,29 +9,42 @@ from typing import Any
 import asyncpg
 
 from common.errors import FailedPrecondition, NotFound
+from common.grpc_server import current_actor
 
+#: One statement (one round trip): the balance, its ledger entry and the audit
+#: record of the movement (action `credits:<kind>`) change together or not at all.
 _APPLY_ENTRY = """
 WITH account AS (
     UPDATE billing.accounts SET balance = balance + $2, updated_at = now()
     WHERE telegram_id = $1 AND balance + $2 >= 0
     RETURNING balance
+), entry AS (
+    INSERT INTO billing.ledger (telegram_id, amount, kind, reference, balance_after,
+                                idempotency_key)
+    SELECT $1, $2, $3, $4, account.balance, $5 FROM account
+    RETURNING id, balance_after
+), logged AS (
+    INSERT INTO billing.audit_log (actor, action, telegram_id, details)
+    SELECT $6, 'credits:' || $3, $1, jsonb_build_object(
+        'entry', entry.id, 'amount', $2::bigint, 'balance_after', entry.balance_after,
+        'reference', $4::text)
+    FROM entry
 )
-INSERT INTO billing.ledger (telegram_id, amount, kind, reference, balance_after, idempotency_key)
-SELECT $1, $2, $3, $4, account.balance, $5 FROM account
-RETURNING balance_after
+SELECT balance_after FROM entry
 """
 
 
 async def apply_entry(
     conn: asyncpg.Connection, telegram_id: int, amount: int, kind: str, reference: str, key: str
 ) -> int:
-    """Move `amount` credits on an account and record it; returns the new balance.
+    """Move `amount` credits on an account and record it in the ledger and the
+    audit log (as the current RPC's actor); returns the new balance.
 
     Must run inside the caller's transaction. The ledger's unique key makes a
     second write of the same movement fail instead of counting twice.
     """
     balance: int | None = await conn.fetchval(
-        _APPLY_ENTRY, telegram_id, amount, kind, reference, key
+        _APPLY_ENTRY, telegram_id, amount, kind, reference, key, current_actor.get()
     )
     if balance is None:
         exists = await conn.fetchval(

@@ -101,7 +101,8 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture(autouse=True)
 async def clean_state(db: asyncpg.Pool, redis: aioredis.Redis) -> AsyncIterator[None]:
-    """Empty tables before each test; after it, every balance equals its ledger."""
+    """Empty tables before each test; after it, every balance equals its ledger and
+    every credit movement and capture is in the audit log."""
     tables = await db.fetch(
         "SELECT schemaname || '.' || tablename AS name FROM pg_tables "
         "WHERE schemaname IN ('billing', 'jobs') AND tablename <> 'alembic_version'"
@@ -116,6 +117,18 @@ async def clean_state(db: asyncpg.Pool, redis: aioredis.Redis) -> AsyncIterator[
         "GROUP BY a.telegram_id HAVING a.balance <> coalesce(sum(l.amount), 0) OR a.balance < 0"
     )
     assert not broken, f"balance differs from the ledger: {[dict(r) for r in broken]}"
+    unaudited = await db.fetch(
+        "SELECT l.id, l.kind FROM billing.ledger l WHERE NOT EXISTS (SELECT 1 FROM "
+        "billing.audit_log a WHERE a.action = 'credits:' || l.kind "
+        "AND a.details->>'entry' = l.id::text)"
+    )
+    assert not unaudited, f"ledger entries missing from the audit log: {unaudited}"
+    uncaptured = await db.fetchval(
+        "SELECT count(*) FROM billing.reservations r WHERE status = 'captured' AND NOT EXISTS "
+        "(SELECT 1 FROM billing.audit_log a WHERE a.action = 'reservation_captured' "
+        "AND a.details->>'reservation_id' = r.id::text)"
+    )
+    assert not uncaptured, f"{uncaptured} captures missing from the audit log"
 
 
 @pytest.fixture(scope="session")

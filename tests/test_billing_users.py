@@ -72,7 +72,15 @@ async def test_grant_credits_is_idempotent_and_audited(billing, billing_admin, d
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     log = await billing_admin.ListAuditLog(pb.ListAuditLogRequest(telegram_id=8))
-    assert [(e.action, e.actor) for e in log.entries] == [("grant", "admin:alice")] * 2
+    # Newest first: each grant is an admin action and a credit movement; the free
+    # credits of the new account were moved for the service that created it.
+    assert [(e.action, e.actor) for e in log.entries] == [
+        ("grant", "admin:alice"),
+        ("credits:grant", "admin:alice"),
+        ("grant", "admin:alice"),
+        ("credits:grant", "admin:alice"),
+        ("credits:free", "service"),
+    ]
 
 
 async def test_admin_views_find_users_stats_and_payments(billing, billing_admin):
