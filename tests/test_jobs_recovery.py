@@ -244,3 +244,25 @@ async def test_replicas_take_turns_at_the_periodic_repair(job_env, redis):
     finally:
         for close in closers + more:
             await close()
+
+
+async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
+    billing, billing_admin, job_env, db
+):
+    from common.errors import Unavailable
+
+    await user_with(billing, billing_admin, 810, 10)
+    found, closers = await domain(job_env)
+    try:
+        row = await saved_not_charged(found, 810, "k")
+        # Another attempt at the same job held the price, then was refused and removed
+        # the job (its refusal raced with a top-up): this attempt finds the hold again.
+        await found.billing.reserve(810, 1, str(row["id"]))
+        await found.store.delete_creating(row["id"])
+        with pytest.raises(Unavailable, match="withdrawn"):
+            await found._charge_and_queue(row)
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT status FROM billing.reservations") == "released"
+    assert await balance(billing, 810) == 10
