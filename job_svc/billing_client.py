@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
@@ -28,6 +29,10 @@ T = TypeVar("T")
 #: still unfinished, so billing's sweeper only catches holds nobody looks after.
 HOLD_TTL_SECONDS = 24 * 3600
 PAYER_TTL_SECONDS = 2.0
+#: Deadline of every call: a billing_svc that hangs must not hold a job (or its
+#: creating row, or a worker slot) forever. DEADLINE_EXCEEDED leaves the outcome
+#: unknown, like UNAVAILABLE.
+CALL_SECONDS = 10.0
 
 _PASS_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -55,12 +60,23 @@ class Payer:
     pro: bool
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A job's price held in billing."""
+
+    id: str
+    pro: bool
+    expires_at: datetime
+
+
 class BillingClient:
     """Calls billing_svc with the service credential."""
 
     def __init__(self, address: str, token: str) -> None:
         self._channel = channel(address)
-        self._stub = authorized(billing_pb2_grpc.BillingServiceStub(self._channel), token)
+        self._stub = authorized(
+            billing_pb2_grpc.BillingServiceStub(self._channel), token, timeout=CALL_SECONDS
+        )
         self._payers: dict[int, tuple[float, Payer]] = {}
 
     async def close(self) -> None:
@@ -96,11 +112,12 @@ class BillingClient:
         self._payers[telegram_id] = (now, payer)
         return payer
 
-    async def reserve(self, telegram_id: int, amount: int, job_id: str) -> tuple[str, bool]:
+    async def reserve(self, telegram_id: int, amount: int, job_id: str) -> Hold:
         """Hold the job's price; the key is the job id, so a retry holds once.
 
-        Returns the hold's id and whether the user is PRO. Billing refuses the
-        hold of an unknown (NOT_FOUND) or banned (FAILED_PRECONDITION) user.
+        Billing refuses the hold of an unknown (NOT_FOUND) or banned
+        (FAILED_PRECONDITION) user. A retry more than a day after the first
+        attempt may find that hold already expired: that job cannot be charged.
         """
         answer = await self._call(
             self._stub.ReserveCredits(
@@ -113,17 +130,21 @@ class BillingClient:
                 )
             )
         )
-        return str(answer.reservation.id), answer.tier == pb.TIER_PRO
+        held = answer.reservation
+        if held.status != pb.RESERVATION_STATUS_HELD:
+            raise FailedPrecondition("the job could not be charged in time; please try again")
+        return Hold(str(held.id), answer.tier == pb.TIER_PRO, held.expires_at.ToDatetime(UTC))
 
-    async def extend(self, reservation_id: str) -> None:
-        """Move the hold's expiry to HOLD_TTL_SECONDS from now."""
-        await self._call(
+    async def extend(self, reservation_id: str) -> datetime:
+        """Move the hold's expiry to HOLD_TTL_SECONDS from now; returns the new expiry."""
+        answer = await self._call(
             self._stub.ExtendReservation(
                 pb.ExtendReservationRequest(
                     reservation_id=reservation_id, ttl_seconds=HOLD_TTL_SECONDS
                 )
             )
         )
+        return answer.reservation.expires_at.ToDatetime(UTC)
 
     async def capture(self, reservation_id: str) -> None:
         await self._call(

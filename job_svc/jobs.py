@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,10 +139,12 @@ class Jobs:
             await self._check_rate(new.telegram_id)
             if picture is not None and input_key is not None:
                 await self.objects.put(input_key, picture.data, picture.mime_type)
-        except BaseException:
-            # Nothing is held yet: whatever went wrong, the job must not be charged later.
-            await self._discard(row)
-            raise
+        except BaseException as exc:
+            # Nothing is held yet: whatever went wrong, the job must not be charged later
+            # unless the reconciler already did charge and queue it (this call was slow).
+            if await self._discard(row) or not isinstance(exc, Exception):
+                raise
+            return await self._get(row["id"])
         return await self._charge_and_queue(row)
 
     async def _save(self, job: dict[str, Any]) -> asyncpg.Record:
@@ -196,38 +199,41 @@ class Jobs:
         returns it, so a later attempt finishes the job with one charge.
         """
         try:
-            reservation, pro = await self.billing.reserve(
-                row["telegram_id"], row["cost"], str(row["id"])
-            )
+            hold = await self.billing.reserve(row["telegram_id"], row["cost"], str(row["id"]))
         except (FailedPrecondition, NotFound, Internal) as exc:
-            await self._discard(row)
+            if not await self._discard(row):  # a concurrent attempt charged and queued it
+                return await self._get(row["id"])
             if "blocked" in str(exc):
                 raise FailedPrecondition("this account is blocked and cannot create jobs") from None
             raise
-        lane = "priority" if pro else "normal"
-        queued = await self.store.mark_queued(row["id"], reservation, lane, HOLD_TTL_SECONDS)
+        lane = "priority" if hold.pro else "normal"
+        queued = await self.store.mark_queued(row["id"], hold.id, lane, hold.expires_at)
         if queued is None:
             current = await self.store.get(row["id"])
             if current is not None:  # a concurrent attempt queued it first
                 return current
             # A concurrent attempt was refused and removed the job after this hold
             # was made: nothing will settle the hold, so give it back now.
-            await self.billing.release(reservation, "the job was not created")
+            await self.billing.release(hold.id, "the job was not created")
+            await self._discard(row)  # the input, stored after the removal
             raise Unavailable("the job was withdrawn while it was being created; try again")
         # A crash right here leaves a queued job without a queue entry: the
-        # reconciler finds it (requeue_lost) and enqueues it again.
+        # reconciler finds it (`lost`) and enqueues it again.
         await self.queue.enqueue(str(row["id"]), lane)
         return queued
 
-    async def _discard(self, row: asyncpg.Record) -> None:
-        """Forget a job that was never charged, with its input image."""
-        await self.store.delete_creating(row["id"])
+    async def _discard(self, row: asyncpg.Record) -> bool:
+        """Forget a job that was never charged, with its input image; False when
+        the job is no longer `creating` (it was charged and queued meanwhile)."""
+        if await self.store.delete_creating(row["id"]) is False:
+            return False
         if row["input_key"]:
             try:
                 await self.objects.delete(row["input_key"])
             except Exception as exc:  # an orphan object costs storage, not money
                 log.warning("input not deleted",
                             extra={"key": row["input_key"], "error": repr(exc)})  # fmt: skip
+        return True
 
     async def _input_stored(self, row: asyncpg.Record) -> bool:
         return not row["input_key"] or row["input_key"] in await self.objects.keys(
@@ -280,7 +286,7 @@ class Jobs:
             else:
                 await self.billing.release(reservation, f"job {row['status']}: {row['error']}")
                 charge = "released"
-        except (Unavailable, Internal) as exc:
+        except (Unavailable, Internal, NotFound) as exc:
             log.warning("cannot settle yet; later",
                         extra={"job": str(row["id"]), "error": str(exc)})  # fmt: skip
             return
@@ -310,38 +316,49 @@ class Jobs:
         return True
 
     async def reconcile(self) -> dict[str, int]:
-        """One repair pass; safe to run on every replica at once."""
-        repaired = {
-            "rolled_forward": 0,
-            "rolled_back": 0,
-            "settled": 0,
-            "requeued": 0,
-            "extended": 0,
-            "expired": 0,
-        }
-        for row in await self.store.stale_creating(CREATING_GRACE_SECONDS, 100):
-            if not await self._input_stored(row):  # the crash came before the upload
-                await self._discard(row)
-                repaired["rolled_back"] += 1
-                continue
+        """One repair pass; safe to run on every replica at once.
+
+        A job that cannot be repaired now is logged and left for the next pass:
+        it never stops the repair of the others.
+        """
+        repaired = dict.fromkeys(
+            ("rolled_forward", "rolled_back", "settled", "requeued", "extended", "expired"), 0
+        )
+
+        async def tally(job: str, repair: Awaitable[str | None]) -> None:
             try:
-                await self._charge_and_queue(row)
-                repaired["rolled_forward"] += 1
-            except (FailedPrecondition, NotFound, Internal):
-                repaired["rolled_back"] += 1
-            except DomainError:
-                log.warning("cannot repair job yet", extra={"job": str(row["id"])})
-        for row in await self.store.unsettled(SETTLE_GRACE_SECONDS, 500):
-            await self.settle(row)
-            repaired["settled"] += 1
-        repaired["requeued"] = await self.requeue_lost()
-        for row in await self.store.holds_ending(HOLD_TTL_SECONDS / 2, 500):
-            outcome = await self._extend_hold(row)
+                outcome = await repair
+            except Exception:
+                log.exception("cannot repair job yet", extra={"job": job})
+                return
             if outcome:
                 repaired[outcome] += 1
+
+        for row in await self.store.stale_creating(CREATING_GRACE_SECONDS, 100):
+            await tally(str(row["id"]), self._finish_creating(row))
+        for row in await self.store.unsettled(SETTLE_GRACE_SECONDS, 500):
+            await tally(str(row["id"]), self._settle_left(row))
+        for row in await self.lost(LOST_GRACE_SECONDS):
+            await tally(str(row["id"]), self._requeue(row))
+        for row in await self.store.holds_ending(HOLD_TTL_SECONDS / 2, 500):
+            await tally(str(row["id"]), self._extend_hold(row))
         if any(repaired.values()):
             log.info("reconciled", extra=repaired)
         return repaired
+
+    async def _finish_creating(self, row: asyncpg.Record) -> str | None:
+        """Charge and queue a job a crash left `creating`, or drop it."""
+        if not await self._input_stored(row):  # the crash came before the upload
+            return "rolled_back" if await self._discard(row) else None
+        try:
+            await self._charge_and_queue(row)
+        except (FailedPrecondition, NotFound, Internal):
+            return "rolled_back"
+        return "rolled_forward"
+
+    async def _settle_left(self, row: asyncpg.Record) -> str:
+        await self.settle(row)
+        return "settled"
 
     async def _extend_hold(self, row: asyncpg.Record) -> str | None:
         """Keep the hold of a job that waits or runs long from expiring under it.
@@ -350,7 +367,7 @@ class Jobs:
         job nobody pays for: it fails, and its refund is not made twice.
         """
         try:
-            await self.billing.extend(row["reservation_id"])
+            expires_at = await self.billing.extend(row["reservation_id"])
         except FailedPrecondition:
             failed = await self.store.fail(
                 row["id"], "the job waited too long and its credits were refunded"
@@ -363,33 +380,34 @@ class Jobs:
         except DomainError as exc:
             log.warning("hold not extended yet", extra={"job": str(row["id"]), "error": str(exc)})
             return None
-        await self.store.hold_extended(row["id"], HOLD_TTL_SECONDS)
+        await self.store.hold_extended(row["id"], expires_at)
         return "extended"
 
-    async def requeue_lost(self) -> int:
-        """Enqueue again unfinished jobs that have no queue entry.
+    async def lost(self, older_than: float) -> list[asyncpg.Record]:
+        """Unfinished jobs without a queue entry.
 
         That happens after a crash between marking a job queued and enqueueing
-        it, or when Redis lost its data. A running job without an entry goes
-        back to the queue; if its worker still lives, the attempt fence makes
-        its late result count for nothing.
+        it, or when Redis lost its data.
         """
         in_queue = await self.queue.job_ids()
         rows = await self.store.pool.fetch(
             "SELECT id, lane, status, attempts FROM jobs.jobs WHERE status IN "
             "('queued', 'running') AND created_at < now() - make_interval(secs => $1)",
-            LOST_GRACE_SECONDS,
+            older_than,
         )
-        lost = [r for r in rows if str(r["id"]) not in in_queue]
-        for row in lost:
-            if row["status"] == "running":
-                requeued = await self.store.requeue(row["id"], row["attempts"])
-                if requeued is None:
-                    continue
-                await publish(self.redis, job_message(requeued))
-            await self.queue.enqueue(str(row["id"]), row["lane"])
-            log.warning("job had no queue entry; enqueued again", extra={"job": str(row["id"])})
-        return len(lost)
+        return [r for r in rows if str(r["id"]) not in in_queue]
+
+    async def _requeue(self, row: asyncpg.Record) -> str | None:
+        """Enqueue a lost job again. A running one goes back to the queue first; if
+        its worker still lives, the attempt fence makes its late result count for nothing."""
+        if row["status"] == "running":
+            requeued = await self.store.requeue(row["id"], row["attempts"])
+            if requeued is None:
+                return None
+            await publish(self.redis, job_message(requeued))
+        await self.queue.enqueue(str(row["id"]), row["lane"])
+        log.warning("job had no queue entry; enqueued again", extra={"job": str(row["id"])})
+        return "requeued"
 
     def provider_for(self, row: asyncpg.Record) -> Provider | None:
         """The provider a job was checked against and priced for, if still configured."""

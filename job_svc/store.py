@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -75,40 +76,45 @@ class JobStore:
         return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
 
     async def mark_queued(
-        self, job_id: uuid.UUID, reservation_id: str, lane: str, hold_seconds: float
+        self, job_id: uuid.UUID, reservation_id: str, lane: str, hold_until: datetime
     ) -> asyncpg.Record | None:
-        """creating → queued in its lane once the price is held (for `hold_seconds`)."""
+        """creating → queued in its lane once the price is held (until `hold_until`)."""
         return await self.pool.fetchrow(
             f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
-            f"lane = $3, hold_until = now() + make_interval(secs => $4), {_VISIBLE} "
+            f"lane = $3, hold_until = $4, {_VISIBLE} "
             f"WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
             job_id,
             reservation_id,
             lane,
-            hold_seconds,
+            hold_until,
         )
 
     async def holds_ending(self, within: float, limit: int) -> list[asyncpg.Record]:
         """Unfinished jobs whose hold expires within `within` seconds."""
         return await self.pool.fetch(
             f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' "
-            "AND status IN ('queued', 'running') "
-            "AND hold_until < now() + make_interval(secs => $1) ORDER BY hold_until LIMIT $2",
+            "AND status IN ('queued', 'running') AND (hold_until IS NULL "  # queued by an
+            "OR hold_until < now() + make_interval(secs => $1)) "  # older release
+            "ORDER BY hold_until NULLS FIRST LIMIT $2",
             within,
             limit,
         )
 
-    async def hold_extended(self, job_id: uuid.UUID, hold_seconds: float) -> None:
+    async def hold_extended(self, job_id: uuid.UUID, hold_until: datetime) -> None:
         await self.pool.execute(
-            "UPDATE jobs.jobs SET hold_until = now() + make_interval(secs => $2) WHERE id = $1",
-            job_id,
-            hold_seconds,
+            "UPDATE jobs.jobs SET hold_until = $2 WHERE id = $1", job_id, hold_until
         )
 
-    async def delete_creating(self, job_id: uuid.UUID) -> None:
-        """Forget a job that could not be charged (it never was visible as charged)."""
-        await self.pool.execute(
-            "DELETE FROM jobs.jobs WHERE id = $1 AND status = 'creating'", job_id
+    async def delete_creating(self, job_id: uuid.UUID) -> bool:
+        """Forget a job that could not be charged (it never was visible as charged).
+        False when the job has moved on from `creating` (someone charged it)."""
+        return bool(
+            await self.pool.fetchval(
+                "WITH gone AS (DELETE FROM jobs.jobs WHERE id = $1 AND status = 'creating' "
+                "RETURNING 1) SELECT EXISTS (SELECT 1 FROM gone) "
+                "OR NOT EXISTS (SELECT 1 FROM jobs.jobs WHERE id = $1)",
+                job_id,
+            )
         )
 
     async def claim(self, job_id: uuid.UUID, worker: str) -> asyncpg.Record | None:

@@ -222,7 +222,7 @@ async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
     await user_with(billing, billing_admin, 809, 10)
     found, closers = await domain(job_env)
     try:
-        hold, _ = await found.billing.reserve(809, 3, str(uuid.uuid4()))
+        hold = (await found.billing.reserve(809, 3, str(uuid.uuid4()))).id
         # A provider's error text, terminal colours and a NUL included.
         await found.billing.release(hold, "upstream said \x1b[31mno\x1b[0m\x00 (code 7)\r")
     finally:
@@ -266,3 +266,80 @@ async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
             await close()
     assert await db.fetchval("SELECT status FROM billing.reservations") == "released"
     assert await balance(billing, 810) == 10
+
+
+async def test_removing_a_job_never_removes_one_that_was_charged_meanwhile(
+    billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 811, 0)
+    found, closers = await domain(job_env)
+    try:
+        job_id = uuid.uuid4()
+        key = f"jobs/{job_id}/input.png"
+        row = await saved_not_charged(found, 811, "k", id=job_id, kind="edit", input_key=key)
+        await found.objects.put(key, png(), "image/png")
+        # CreateJob's hold was refused (no credits); before it removes the job, the
+        # user tops up and the reconciler charges and queues the job.
+        await user_with(billing, billing_admin, 811, 10)
+        await age(db, 60)
+        assert (await found.reconcile())["rolled_forward"] == 1
+        assert not await found._discard(row)
+        assert key in await found.objects.keys(f"jobs/{job_id}/")
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT status FROM jobs.jobs") == "queued"
+    assert await balance(billing, 811) == 10 - 1
+
+
+async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
+    billing, billing_admin, job_env, db
+):
+    from billing_svc.reservations import Reservations
+
+    await user_with(billing, billing_admin, 812, 10)
+    found, closers = await domain(job_env)
+    try:
+        row = await saved_not_charged(found, 812, "k")
+        # The hold was made but its answer lost, and billing stayed out of reach a day.
+        await found.billing.reserve(812, 1, str(row["id"]))
+        await db.execute("UPDATE billing.reservations SET expires_at = now() - interval '1 s'")
+        assert await Reservations(db).sweep_expired() == 1
+        await age(db, 60)
+        assert (await found.reconcile())["rolled_back"] == 1
+    finally:
+        for close in closers:
+            await close()
+    assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
+    assert await balance(billing, 812) == 10
+
+
+async def test_a_job_the_reconciler_cannot_repair_does_not_stop_the_others(
+    jobs, billing, billing_admin, job_env, db
+):
+    await user_with(billing, billing_admin, 813, 10)
+    broken = (await jobs.CreateJob(request(813, "broken"))).job
+    fine = (await jobs.CreateJob(request(813, "fine"))).job
+    found, closers = await domain(job_env)
+    try:
+        for job in (broken, fine):
+            claimed = await found.store.claim(uuid.UUID(job.id), "a-worker-that-died")
+            await found.store.finish(uuid.UUID(job.id), claimed["attempts"], "succeeded", [], "")
+        # A hold billing does not know (e.g. its database was restored from a backup).
+        await db.execute("UPDATE jobs.jobs SET reservation_id = $1 WHERE id = $2",
+                         str(uuid.uuid4()), uuid.UUID(broken.id))  # fmt: skip
+        await age(db, 60)
+        await found.reconcile()
+        # A job queued by a release without hold_until gets one on the next pass.
+        queued = (await jobs.CreateJob(request(813, "queued"))).job
+        await db.execute("UPDATE jobs.jobs SET hold_until = NULL WHERE id = $1",
+                         uuid.UUID(queued.id))  # fmt: skip
+        assert (await found.reconcile())["extended"] == 1
+    finally:
+        for close in closers:
+            await close()
+    charges = dict(await db.fetch("SELECT id::text, charge FROM jobs.jobs"))
+    assert charges[fine.id] == "captured" and charges[broken.id] == "held"
+    left = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs WHERE id = $1",
+                             uuid.UUID(queued.id))  # fmt: skip
+    assert left.total_seconds() > 23 * 3600
