@@ -27,6 +27,9 @@ SUBSCRIPTION_PERIOD = 30 * 24 * 3600
 ALLOWANCE_PERIOD = timedelta(days=30)
 #: How far from now a subscription_expiration_date may be (about 10 years).
 MAX_EXPIRATION_DISTANCE = 3653 * 24 * 3600
+#: A monthly period ends at Telegram's expiration date, at most this many days
+#: after its 30 (renewals arrive a little early; clocks differ).
+MONTHLY_SLACK_DAYS = 3
 
 
 class ProductKind(StrEnum):
@@ -232,7 +235,11 @@ class Payments:
         now = datetime.now(UTC)
         starts = max(now, pro_until) if pro_until else now
         if product.kind is ProductKind.MONTHLY and expiration is not None:
-            ends = expiration  # Telegram's own period end
+            # Telegram's own period end, but one payment never buys much more than
+            # its period, whatever the date says.
+            ends = min(
+                expiration, starts + timedelta(days=product.period_days + MONTHLY_SLACK_DAYS)
+            )
         else:
             ends = starts + timedelta(days=product.period_days)
         if ends <= starts:
@@ -272,7 +279,9 @@ class Payments:
     async def refund(self, charge_id: str, reason: str, actor: str) -> tuple[asyncpg.Record, int]:
         """Take back what a payment granted and mark it refunded, once.
 
-        Refused when the credits are spent. A subscription period loses what is
+        What it granted is its own credits and, for an annual period, the
+        allowances paid for that period so far. Refused when those credits are
+        spent. A subscription period loses what is
         left of it (see _drop_period); a referral reward the payment paid is taken
         back (see _take_back_referral). The caller then asks Telegram to return
         the Stars (refundStarPayment).
@@ -288,11 +297,17 @@ class Payments:
                 raise NotFound(f"payment {charge_id[:64]!r} not found")
             if payment["refunded_at"] is not None:
                 return payment, payment["credits_granted"]
-            owner, credits = payment["telegram_id"], payment["credits_granted"]
+            owner = payment["telegram_id"]
             # Lock order of every money path: payment, payer's account, referrer's account.
             balance = await conn.fetchval(
                 "SELECT balance FROM billing.accounts WHERE telegram_id = $1 FOR UPDATE", owner
             )
+            allowances = await conn.fetchval(
+                "SELECT coalesce(sum(amount), 0) FROM billing.ledger WHERE telegram_id = $1 "
+                "AND idempotency_key LIKE 'allowance:' || $2 || ':%'",
+                owner, _like_literal(charge_id),
+            )  # fmt: skip
+            credits = payment["credits_granted"] + int(allowances)
             if credits:
                 if balance < credits:
                     raise FailedPrecondition(
@@ -436,6 +451,11 @@ class Payments:
                     continue  # another sweeper granted this window a moment ago
                 granted += 1
         return granted
+
+
+def _like_literal(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _expiration(value: int) -> datetime | None:

@@ -174,7 +174,8 @@ class Reservations:
                     "RETURNING id, telegram_id, amount",
                     batch,
                 )
-                for row in rows:
+                # Accounts in one order, so that two sweepers never wait on each other.
+                for row in sorted(rows, key=lambda r: (r["telegram_id"], r["id"])):
                     await apply_entry(
                         conn,
                         row["telegram_id"],

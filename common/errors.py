@@ -65,4 +65,6 @@ DEPENDENCY_ERRORS = (
     asyncpg.InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    # Two transactions waited on each other; Postgres rolled this one back whole.
+    asyncpg.DeadlockDetectedError,
 )

@@ -425,15 +425,42 @@ async def test_an_annual_period_grants_twelve_allowances(billing, db, payments):
     )
 
 
-async def test_a_refunded_annual_period_grants_no_more_allowances(billing, db, payments):
+async def test_refunding_an_annual_period_takes_back_its_allowances_and_stops_them(
+    billing, db, payments
+):
     start = (await user(billing)).balance
     paid = await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-r"))
     await travel(db, days=31)
     assert await payments.grant_allowances() == 1
-    await refund(billing, "a-r")
+    assert await balance_of(billing) == start + 2 * paid.payment.credits_granted
+    refunded = await refund(billing, "a-r")
+    assert refunded.credits_debited == 2 * paid.payment.credits_granted
     await travel(db, days=30)
     assert await payments.grant_allowances() == 0
-    assert await balance_of(billing) == start + paid.payment.credits_granted
+    assert await balance_of(billing) == start
+
+
+async def test_an_annual_refund_is_refused_when_its_allowances_are_spent(billing, db, payments):
+    start = (await user(billing)).balance
+    paid = await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "a-s"))
+    await travel(db, days=31)
+    assert await payments.grant_allowances() == 1
+    spent = start + paid.payment.credits_granted + 1  # leaves less than the two windows
+    await billing.ReserveCredits(pb.ReserveCreditsRequest(
+        telegram_id=BUYER, amount=spent, idempotency_key="spend"))  # fmt: skip
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await refund(billing, "a-s")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "spent" in err.value.details()
+
+
+async def test_a_monthly_payment_never_buys_much_more_than_its_month(billing, db):
+    await user(billing)
+    far = int((datetime.now(UTC) + timedelta(days=9 * 365)).timestamp())
+    inv = await invoice(billing, "sub_monthly")
+    await billing.CompletePayment(payment(inv, "m-far", subscription_expiration_date=far))
+    left = await pro_until(db) - datetime.now(UTC)
+    assert timedelta(days=32) < left <= timedelta(days=33)
 
 
 async def test_bad_payment_input_is_invalid_and_changes_nothing(billing, db):
@@ -473,9 +500,9 @@ async def test_bad_payment_input_is_invalid_and_changes_nothing(billing, db):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, index
         assert field in (error.details() or ""), index
     assert await snapshot() == before
-    far = now + 9 * 365 * 86400  # far, but a real date: accepted
+    far = now + 9 * 365 * 86400  # far, but a real date: accepted, for one month's worth
     await billing.CompletePayment(payment(inv, "far", subscription_expiration_date=far))
-    assert (await pro_until(db)).timestamp() == far
+    assert (await pro_until(db)).timestamp() < now + (30 + 33 + 1) * 86400
     done = await billing.RefundPayment(
         pb.RefundPaymentRequest(telegram_payment_charge_id="far", reason="asked:\r\n\tduplicate")
     )
