@@ -511,3 +511,31 @@ async def test_bad_payment_input_is_invalid_and_changes_nothing(billing, db):
         await db.fetchval("SELECT refund_reason FROM billing.payments WHERE charge_id = 'far'")
         == "asked:\n\tduplicate"
     )
+
+
+async def test_a_refund_racing_the_allowance_sweeps_leaves_nothing_of_the_period(
+    billing, db, payments
+):
+    start = (await user(billing)).balance
+    await billing.CompletePayment(payment(await invoice(billing, "sub_annual"), "race"))
+    await travel(db, days=61)  # windows 1 and 2 are due
+    outcome = await asyncio.gather(
+        refund(billing, "race"), *(payments.grant_allowances() for _ in range(3))
+    )
+    # Whichever came first, every credit the period brought went back.
+    assert outcome[0].payment.refunded
+    assert await balance_of(billing) == start
+    assert await payments.grant_allowances() == 0
+    assert await pro_until(db) <= datetime.now(UTC)
+
+
+async def test_two_refunds_of_one_subscriber_at_once_remove_both_periods(billing, db):
+    start = (await user(billing)).balance
+    first = await billing.CompletePayment(payment(await invoice(billing, "sub_monthly"), "m1"))
+    await billing.CompletePayment(payment(await invoice(billing, "sub_monthly"), "m2"))
+    assert await pro_until(db) > datetime.now(UTC) + timedelta(days=59)
+    done = await asyncio.gather(refund(billing, "m1"), refund(billing, "m2"))
+    assert all(d.payment.refunded for d in done)
+    assert sum(d.credits_debited for d in done) == 2 * first.payment.credits_granted
+    assert await pro_until(db) <= datetime.now(UTC)
+    assert await balance_of(billing) == start
