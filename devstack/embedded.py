@@ -87,7 +87,8 @@ class Embedded(AbstractContextManager["Embedded"]):
         names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
                  "filer.port", "filer.port.grpc", "s3.port.grpc")  # fmt: skip
         chosen = free_ports(len(names) + 1)
-        port = port or chosen.pop()
+        spare = chosen.pop()
+        port = port or spare
         ports = dict(zip(names, chosen, strict=True))
         folder = self.data_dir / "s3"
         (folder / "logs").mkdir(parents=True, exist_ok=True)
