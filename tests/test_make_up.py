@@ -28,8 +28,8 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ENGINES}
     env |= {"BILLING_GRPC_ADDR": f"127.0.0.1:{billing_port}",
             "JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_port}", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    up = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "up"], cwd=tmp_path, env=env,
+    up = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "devstack", "up"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
