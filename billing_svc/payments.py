@@ -295,8 +295,13 @@ class Payments:
             )
             if payment is None:
                 raise NotFound(f"payment {charge_id[:64]!r} not found")
-            if payment["refunded_at"] is not None:
-                return payment, payment["credits_granted"]
+            if payment["refunded_at"] is not None:  # a retry: what the refund took back
+                debited = await conn.fetchval(
+                    "SELECT coalesce(-sum(amount), 0) FROM billing.ledger "
+                    "WHERE idempotency_key = $1",
+                    f"refund:{charge_id}",
+                )
+                return payment, int(debited)
             owner = payment["telegram_id"]
             # Lock order of every money path: payment, payer's account, referrer's account.
             balance = await conn.fetchval(

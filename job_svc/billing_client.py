@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import grpc
@@ -133,7 +133,11 @@ class BillingClient:
         held = answer.reservation
         if held.status != pb.RESERVATION_STATUS_HELD:
             raise FailedPrecondition("the job could not be charged in time; please try again")
-        return Hold(str(held.id), answer.tier == pb.TIER_PRO, held.expires_at.ToDatetime(UTC))
+        expires_at = held.expires_at.ToDatetime(UTC)
+        if expires_at < datetime.now(UTC) + timedelta(seconds=HOLD_TTL_SECONDS / 2):
+            # A hold found again long after it was made: keep the sweeper off it.
+            expires_at = await self.extend(str(held.id))
+        return Hold(str(held.id), answer.tier == pb.TIER_PRO, expires_at)
 
     async def extend(self, reservation_id: str) -> datetime:
         """Move the hold's expiry to HOLD_TTL_SECONDS from now; returns the new expiry."""

@@ -225,7 +225,7 @@ class Jobs:
     async def _discard(self, row: asyncpg.Record) -> bool:
         """Forget a job that was never charged, with its input image; False when
         the job is no longer `creating` (it was charged and queued meanwhile)."""
-        if await self.store.delete_creating(row["id"]) is False:
+        if not await self.store.delete_creating(row["id"]) and await self.store.get(row["id"]):
             return False
         if row["input_key"]:
             try:
@@ -286,10 +286,15 @@ class Jobs:
             else:
                 await self.billing.release(reservation, f"job {row['status']}: {row['error']}")
                 charge = "released"
-        except (Unavailable, Internal, NotFound) as exc:
+        except (Unavailable, Internal) as exc:
             log.warning("cannot settle yet; later",
                         extra={"job": str(row["id"]), "error": str(exc)})  # fmt: skip
             return
+        except NotFound:
+            # Billing has no such hold (its data was restored from before it was
+            # made): nothing was taken, so nothing is left to capture or give back.
+            charge = "released"
+            log.error("billing does not know the hold", extra={"job": str(row["id"])})
         except FailedPrecondition as exc:
             # The hold was finished elsewhere (e.g. expired): record what it became.
             charge = "released" if "already released" in str(exc) else "captured"
@@ -363,12 +368,13 @@ class Jobs:
     async def _extend_hold(self, row: asyncpg.Record) -> str | None:
         """Keep the hold of a job that waits or runs long from expiring under it.
 
-        A hold that expired anyway (billing's sweeper refunded it) leaves the
-        job nobody pays for: it fails, and its refund is not made twice.
+        A hold that expired anyway (billing's sweeper refunded it), or that
+        billing does not know, leaves the job nobody pays for: it fails, and
+        its refund is not made twice.
         """
         try:
             expires_at = await self.billing.extend(row["reservation_id"])
-        except FailedPrecondition:
+        except (FailedPrecondition, NotFound):
             failed = await self.store.fail(
                 row["id"], "the job waited too long and its credits were refunded"
             )

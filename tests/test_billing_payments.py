@@ -435,6 +435,8 @@ async def test_refunding_an_annual_period_takes_back_its_allowances_and_stops_th
     assert await balance_of(billing) == start + 2 * paid.payment.credits_granted
     refunded = await refund(billing, "a-r")
     assert refunded.credits_debited == 2 * paid.payment.credits_granted
+    again = await refund(billing, "a-r")  # a retry tells what the refund took
+    assert again.credits_debited == refunded.credits_debited
     await travel(db, days=30)
     assert await payments.grant_allowances() == 0
     assert await balance_of(billing) == start

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -23,14 +24,22 @@ from tests.jobs_helpers import request, wait_for_status
 ENGINES = ("DATABASE_URL", "REDIS_URL", "MINIO_ENDPOINT", "PROVIDER", "GEMINI_API_KEY")
 
 
+#: The ports make up gives its embedded Redis and S3.
+FIXED_PORTS = (6390, 8333)
+
+
 async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
+    for port in FIXED_PORTS:
+        with socket.socket() as probe:
+            taken = probe.connect_ex(("127.0.0.1", port)) == 0
+        assert not taken, f"port {port} is in use: is a make up running on this machine?"
     billing_port, jobs_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if k not in ENGINES}
     env |= {"BILLING_GRPC_ADDR": f"127.0.0.1:{billing_port}",
             "JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_port}", "LOG_LEVEL": "WARNING"}  # fmt: skip
     up = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "devstack", "up"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
         summary = await asyncio.wait_for(asyncio.to_thread(_read_until_up, up), 120)
@@ -55,7 +64,7 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         # Redis, SeaweedFS, the three services and Postgres (which pg_ctl detaches).
         started = psutil.Process(up.pid).children(recursive=True) + _using(tmp_path)
         assert len(started) >= 6
-        up.send_signal(signal.SIGINT)
+        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         assert await asyncio.to_thread(up.wait, 60) == 0
         _, alive = psutil.wait_procs(started, timeout=30)
         assert not alive, f"left running: {alive}"
