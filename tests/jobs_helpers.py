@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -140,13 +142,19 @@ async def wait_for_status(jobs: Any, job: pb.Job, status: int, seconds: float = 
     raise TimeoutError(f"job {job.id} never reached status {status}: {current}")
 
 
-async def domain(job_env: dict[str, str], **overrides: object) -> tuple[Any, list[Any]]:
-    """job_svc's Jobs object (as a replica builds it) and what to close after."""
+@contextlib.asynccontextmanager
+async def domain(job_env: dict[str, str], **overrides: object) -> AsyncIterator[Any]:
+    """job_svc's Jobs object, as a replica builds it, closed on leaving."""
     from job_svc.settings import JobSettings
     from job_svc.worker import build_jobs
     from tests.conftest import make_settings
 
-    return await build_jobs(make_settings(JobSettings, job_env, **overrides))
+    found, closers = await build_jobs(make_settings(JobSettings, job_env, **overrides))
+    try:
+        yield found
+    finally:
+        for close in closers:
+            await close()
 
 
 async def saved_not_charged(

@@ -171,8 +171,7 @@ async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
     billing, billing_admin, job_env, db, start_worker, jobs
 ):
     await user_with(billing, billing_admin, 706, 10)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         # A crash right after the job was saved: no hold, not queued.
         row = await saved_not_charged(found, 706, "k")
         # A crash right after the hold was made: held, not queued.
@@ -181,9 +180,6 @@ async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
         assert not any((await found.reconcile()).values())
         await age(db, 60)
         assert (await found.reconcile())["rolled_forward"] == 2
-    finally:
-        for close in closers:
-            await close()
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     for job_id in (row["id"], held["id"]):
         await wait_for_status(jobs, pb.Job(id=str(job_id), telegram_id=706),
@@ -197,14 +193,10 @@ async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
     billing, billing_admin, job_env, db
 ):
     await user_with(billing, billing_admin, 707, 0)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         await saved_not_charged(found, 707, "k")
         await age(db, 60)
         assert (await found.reconcile())["rolled_back"] == 1
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
 
@@ -214,8 +206,7 @@ async def test_the_reconciler_settles_a_job_finished_before_a_crash(
 ):
     await user_with(billing, billing_admin, 708, 10)
     created = (await jobs.CreateJob(request(708))).job
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         job_id = uuid.UUID(created.id)
         claimed = await found.store.claim(job_id, "crashing-worker")
         # The worker records success and dies before capturing the hold.
@@ -223,9 +214,6 @@ async def test_the_reconciler_settles_a_job_finished_before_a_crash(
         await age(db, 60)
         assert (await found.reconcile())["settled"] == 1
         assert (await found.reconcile())["settled"] == 0
-    finally:
-        for close in closers:
-            await close()
     assert await balance(billing, 708) == 9
     await money_is_exact(db)
 
@@ -247,8 +235,7 @@ async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
 ):
     await user_with(billing, billing_admin, 710, 10)
     waiting = (await jobs.CreateJob(request(710, "queued one"))).job
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         claimed = (await jobs.CreateJob(request(710, "running one"))).job
         await found.store.claim(uuid.UUID(claimed.id), "worker-that-vanished")
         await redis.delete("jobs:queue:normal", "jobs:queue:priority")  # Redis lost its data
@@ -257,9 +244,6 @@ async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
         await age(db, 60)
         assert (await found.reconcile())["requeued"] == 2
         assert (await found.reconcile())["requeued"] == 0
-    finally:
-        for close in closers:
-            await close()
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     for job in (waiting, claimed):
         done = await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)

@@ -12,6 +12,7 @@ from minio import Minio
 
 from tests.jobs_helpers import (
     balance,
+    domain,
     money_is_exact,
     request,
     spawn_worker,
@@ -205,8 +206,8 @@ async def test_a_worker_out_of_grace_hands_its_job_back_to_the_queue(
 
     await user_with(billing, billing_admin, 505, 10)
     settings = make_settings(JobSettings, job_env, LOCAL_LATENCY_SECONDS=30)
-    domain, closers = await build_jobs(settings)
-    leaving = Worker(settings, domain, "leaving-worker")
+    found, closers = await build_jobs(settings)
+    leaving = Worker(settings, found, "leaving-worker")
     run = asyncio.create_task(leaving.run(grace_seconds=0.2))
     try:
         created = (await jobs.CreateJob(request(505))).job
@@ -253,22 +254,14 @@ async def test_one_worker_holds_hundreds_of_jobs_in_flight(
 async def test_a_worker_survives_redis_losing_its_data(
     jobs, billing, billing_admin, job_env, start_worker, redis, db
 ):
-    from job_svc.settings import JobSettings
-    from job_svc.worker import build_jobs
-    from tests.conftest import make_settings
-
     await user_with(billing, billing_admin, 506, 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     await asyncio.sleep(0.3)  # the worker is blocked reading the queue
     await redis.flushdb()  # streams, groups and all: as after a restart without persistence
     created = (await jobs.CreateJob(request(506))).job
     await db.execute("UPDATE jobs.jobs SET created_at = created_at - interval '1 minute'")
-    domain, closers = await build_jobs(make_settings(JobSettings, job_env))
-    try:
-        await domain.reconcile()  # the job has an entry again (or still): either way it runs
-    finally:
-        for close in closers:
-            await close()
+    async with domain(job_env) as found:
+        await found.reconcile()  # the job has an entry again (or still): either way it runs
     final = await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED)
     assert len(final.results) == 1
     await wait_until_settled(db)

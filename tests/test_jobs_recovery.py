@@ -39,13 +39,9 @@ async def test_billing_refusing_the_hold_leaves_no_job_to_be_charged_later(
 ):
     await user_with(billing, billing_admin, 801, 10)
     # A replica with a wrong credential: billing refuses its calls as UNAUTHENTICATED.
-    found, closers = await domain(job_env, SERVICE_TOKEN="a-wrong-service-token-0123456789")
-    try:
+    async with domain(job_env, SERVICE_TOKEN="a-wrong-service-token-0123456789") as found:
         with pytest.raises(Internal, match="UNAUTHENTICATED"):
             await found.create(new_job(801))
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
     assert await balance(billing, 801) == 10
@@ -55,8 +51,7 @@ async def test_a_refused_or_repeated_edit_leaves_no_input_image_behind(
     jobs, billing, billing_admin, job_env
 ):
     await user_with(billing, billing_admin, 802, 0)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         before = set(await found.objects.keys("jobs/"))
         edit = request(802, "make it blue", kind=pb.JOB_KIND_EDIT, input_image=png())
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -70,9 +65,6 @@ async def test_a_refused_or_repeated_edit_leaves_no_input_image_behind(
         assert again.id == first.id
         added = set(await found.objects.keys("jobs/")) - before
         assert added == {f"jobs/{first.id}/input.png"}
-    finally:
-        for close in closers:
-            await close()
     assert await balance(billing, 802) == 10 - 2  # COST_EDIT_STANDARD, once
 
 
@@ -80,17 +72,13 @@ async def test_a_job_saved_before_its_input_was_stored_is_rolled_back(
     billing, billing_admin, job_env, db
 ):
     await user_with(billing, billing_admin, 803, 10)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         # A crash after the row was saved and before the input image was uploaded.
         job_id = uuid.uuid4()
         await saved_not_charged(found, 803, "k", id=job_id, kind="edit",
                                 input_key=f"jobs/{job_id}/input.png")  # fmt: skip
         await age(db, 60)
         await found.reconcile()
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
     assert await balance(billing, 803) == 10
@@ -120,12 +108,8 @@ async def test_the_hold_of_a_job_waiting_long_is_extended_before_it_expires(
     # 23 hours later, still queued: the hold has one hour left.
     await db.execute("UPDATE billing.reservations SET expires_at = now() + interval '1 hour'")
     await db.execute("UPDATE jobs.jobs SET hold_until = now() + interval '1 hour'")
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         await found.reconcile()
-    finally:
-        for close in closers:
-            await close()
     left = await db.fetchval("SELECT expires_at - now() FROM billing.reservations")
     assert left.total_seconds() > 23 * 3600
     hold_until = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs")
@@ -147,12 +131,8 @@ async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
     assert await Reservations(db).sweep_expired() == 1
     assert await balance(billing, 806) == 10
     await db.execute("UPDATE jobs.jobs SET hold_until = now() - interval '1 second'")
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         await found.reconcile()
-    finally:
-        for close in closers:
-            await close()
     failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=806))).job
     assert failed.status == pb.JOB_STATUS_FAILED
     assert "waited too long" in failed.error
@@ -220,30 +200,21 @@ async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
     billing, billing_admin, job_env
 ):
     await user_with(billing, billing_admin, 809, 10)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         hold = (await found.billing.reserve(809, 3, str(uuid.uuid4()))).id
         # A provider's error text, terminal colours and a NUL included.
         await found.billing.release(hold, "upstream said \x1b[31mno\x1b[0m\x00 (code 7)\r")
-    finally:
-        for close in closers:
-            await close()
     assert await balance(billing, 809) == 10
 
 
 async def test_replicas_take_turns_at_the_periodic_repair(job_env, redis):
-    first, closers = await domain(job_env)
-    second, more = await domain(job_env)
-    try:
+    async with domain(job_env) as first, domain(job_env) as second:
         await redis.delete("jobs:reconciler")
         ran = await asyncio.gather(first.reconcile_in_turn(0.5), second.reconcile_in_turn(0.5))
         assert sorted(ran) == [False, True]
         assert not await first.reconcile_in_turn(0.5)
         await asyncio.sleep(0.5)  # the lease (80% of the interval) has lapsed
         assert await second.reconcile_in_turn(0.5)
-    finally:
-        for close in closers + more:
-            await close()
 
 
 async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
@@ -252,8 +223,7 @@ async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
     from common.errors import Unavailable
 
     await user_with(billing, billing_admin, 810, 10)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         row = await saved_not_charged(found, 810, "k")
         # Another attempt at the same job held the price, then was refused and removed
         # the job (its refusal raced with a top-up): this attempt finds the hold again.
@@ -261,9 +231,6 @@ async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
         await found.store.delete_creating(row["id"])
         with pytest.raises(Unavailable, match="withdrawn"):
             await found._charge_and_queue(row)
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT status FROM billing.reservations") == "released"
     assert await balance(billing, 810) == 10
 
@@ -272,8 +239,7 @@ async def test_removing_a_job_never_removes_one_that_was_charged_meanwhile(
     billing, billing_admin, job_env, db
 ):
     await user_with(billing, billing_admin, 811, 0)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         job_id = uuid.uuid4()
         key = f"jobs/{job_id}/input.png"
         row = await saved_not_charged(found, 811, "k", id=job_id, kind="edit", input_key=key)
@@ -285,9 +251,6 @@ async def test_removing_a_job_never_removes_one_that_was_charged_meanwhile(
         await found.reconcile()
         assert not await found._discard(row)
         assert key in await found.objects.keys(f"jobs/{job_id}/")
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT status FROM jobs.jobs") == "queued"
     assert await balance(billing, 811) == 10 - 1
 
@@ -298,8 +261,7 @@ async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
     from billing_svc.reservations import Reservations
 
     await user_with(billing, billing_admin, 812, 10)
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         row = await saved_not_charged(found, 812, "k")
         # The hold was made but its answer lost, and billing stayed out of reach a day.
         await found.billing.reserve(812, 1, str(row["id"]))
@@ -307,9 +269,6 @@ async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
         assert await Reservations(db).sweep_expired() == 1
         await age(db, 60)
         await found.reconcile()
-    finally:
-        for close in closers:
-            await close()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await balance(billing, 812) == 10
 
@@ -320,8 +279,7 @@ async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
     await user_with(billing, billing_admin, 813, 10)
     broken = (await jobs.CreateJob(request(813, "broken"))).job
     fine = (await jobs.CreateJob(request(813, "fine"))).job
-    found, closers = await domain(job_env)
-    try:
+    async with domain(job_env) as found:
         for job in (broken, fine):
             claimed = await found.store.claim(uuid.UUID(job.id), "a-worker-that-died")
             await found.store.finish(uuid.UUID(job.id), claimed["attempts"], "succeeded", [], "")
@@ -335,9 +293,6 @@ async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
         await db.execute("UPDATE jobs.jobs SET hold_until = NULL WHERE id = $1",
                          uuid.UUID(queued.id))  # fmt: skip
         await found.reconcile()
-    finally:
-        for close in closers:
-            await close()
     charges = dict(await db.fetch("SELECT id::text, charge FROM jobs.jobs"))
     assert charges[fine.id] == "captured" and charges[broken.id] == "released"
     left = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs WHERE id = $1",
