@@ -141,9 +141,6 @@ class Worker:
             return
         if row is None:
             return
-        held = self.running[delivery.entry_id]
-        held.attempt = row["attempts"]
-        await publish(self.jobs.redis, job_message(row))
         if row["attempts"] > self.settings.MAX_ATTEMPTS:
             # Its earlier workers died or gave it back each time (e.g. a job that
             # exhausts a worker's memory): stop passing it from worker to worker.
@@ -152,6 +149,9 @@ class Worker:
             await self._finish(row, "failed", [], reason)
             await self.queue.done(delivery)
             return
+        held = self.running[delivery.entry_id]
+        held.attempt = row["attempts"]
+        await publish(self.jobs.redis, job_message(row))
         try:
             await self._execute(row)
         except asyncio.CancelledError:
