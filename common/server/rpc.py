@@ -14,15 +14,66 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
 from google.protobuf.descriptor import ServiceDescriptor
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
 
-from common.errors import DEPENDENCY_ERRORS, DomainError
+from common.errors import (
+    DOMAIN,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from common.server.failures import DEPENDENCY_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: Who is calling the current RPC: "service" or "admin:<x-actor>".
+#: The status code each category of refusal becomes.
+_STATUS: dict[type[DomainError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Internal: grpc.StatusCode.INTERNAL,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def status_code(error: DomainError) -> grpc.StatusCode:
+    """The status code of a refusal: that of the nearest category it belongs to."""
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+def rich_status(error: DomainError) -> grpc.Status:
+    """The refusal as a status whose details hold its `google.rpc.ErrorInfo`."""
+    info = any_pb2.Any()
+    info.Pack(
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.figures)
+    )
+    code = status_code(error)
+    return rpc_status.to_status(
+        status_pb2.Status(code=code.value[0], message=str(error), details=[info])
+    )
+
+
+#: Who is calling the current RPC: "service" or "admin:<x-actor>"; set by the
+#: Guard, read by servicers, which pass it on to the domain as an argument.
 current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
 _ACTOR_MAX = 64
@@ -49,8 +100,8 @@ class Guard:
         self._service = credentials.service_token.encode()
         self._admin = credentials.admin_token.encode()
 
-    def _check(self, context: grpc.aio.ServicerContext, admin_only: bool) -> str | None:
-        """The caller's actor name, or None after choosing the refusal."""
+    def _check(self, context: grpc.aio.ServicerContext, admin_only: bool) -> str:
+        """The caller's actor name; a refusal when the credential does not open the call."""
         token, actor = b"", ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
@@ -62,12 +113,8 @@ class Guard:
         if hmac.compare_digest(token, self._service) and not admin_only:
             return "service"
         if hmac.compare_digest(token, self._service):
-            context.set_code(grpc.StatusCode.PERMISSION_DENIED)
-            context.set_details("this call needs the admin credential")
-        else:
-            context.set_code(grpc.StatusCode.UNAUTHENTICATED)
-            context.set_details("missing or wrong credential")
-        return None
+            raise PermissionDenied("this call needs the admin credential")
+        raise Unauthenticated("missing or wrong credential")
 
     def guard(self, servicer: Any, methods: Iterable[str], admin_methods: Iterable[str]) -> None:
         """Replace each RPC method of `servicer` with its guarded version."""
@@ -79,11 +126,8 @@ class Guard:
 
     def _unary(self, method: Any, admin_only: bool, name: str) -> Any:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            actor = self._check(context, admin_only)
-            if actor is None:
-                await context.abort(context.code(), context.details())
-            current_actor.set(actor)  # type: ignore[arg-type]
             try:
+                current_actor.set(self._check(context, admin_only))
                 return await method(request, context)
             except grpc.aio.AbortError:
                 raise
@@ -94,11 +138,8 @@ class Guard:
 
     def _stream(self, method: Any, admin_only: bool, name: str) -> Any:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            actor = self._check(context, admin_only)
-            if actor is None:
-                await context.abort(context.code(), context.details())
-            current_actor.set(actor)  # type: ignore[arg-type]
             try:
+                current_actor.set(self._check(context, admin_only))
                 async for item in method(request, context):
                     yield item
             except grpc.aio.AbortError:
@@ -110,13 +151,16 @@ class Guard:
 
 
 async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: str) -> None:
-    if isinstance(exc, DomainError):
-        await context.abort(exc.code, str(exc))
-    if isinstance(exc, DEPENDENCY_ERRORS):
-        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; try again")
-    log.exception("unhandled error", extra={"method": method})
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+    """End the call with the status of `exc`: its refusal, UNAVAILABLE for a failed
+    dependency, INTERNAL (logged with its traceback) for anything else."""
+    if not isinstance(exc, DomainError):
+        if isinstance(exc, DEPENDENCY_ERRORS):
+            log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
+            exc = Unavailable("a dependency is unavailable; try again")
+        else:
+            log.exception("unhandled error", extra={"method": method})
+            exc = Internal("internal error; it has been logged")
+    await context.abort_with_status(rich_status(exc))
 
 
 @dataclass
