@@ -143,7 +143,8 @@ class Accounts:
     async def find(self, query: str, size: int, before: int | None) -> list[asyncpg.Record]:
         """Users whose id is `query` or whose username starts with it, newest first."""
         query = validate.text(query, "query", max_len=64, single_line=True).lstrip("@").lower()
-        exact_id = int(query) if query.isdigit() and len(query) < 16 else None
+        # Telegram ids take up to 52 bits: 16 digits.
+        exact_id = int(query) if query.isdigit() and len(query) <= 16 else None
         async with self._pool.acquire() as conn:
             return await conn.fetch(
                 f"SELECT {ACCOUNT_COLUMNS} FROM billing.accounts a "

@@ -41,7 +41,7 @@ class Reports:
             validate.telegram_id(telegram_id)
         async with self._pool.acquire() as conn:
             return await conn.fetch(
-                "SELECT * FROM billing.payments WHERE ($1 = 0 OR telegram_id = $1) "
+                "SELECT * FROM billing.payments WHERE ($1::bigint = 0 OR telegram_id = $1) "
                 "AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
                 telegram_id,
                 before,
@@ -57,7 +57,7 @@ class Reports:
             return await conn.fetch(
                 "SELECT id, actor, action, coalesce(telegram_id, 0) AS telegram_id, "
                 "details::text AS details, created_at FROM billing.audit_log "
-                "WHERE ($1 = 0 OR telegram_id = $1) AND ($2::bigint IS NULL OR id < $2) "
+                "WHERE ($1::bigint = 0 OR telegram_id = $1) AND ($2::bigint IS NULL OR id < $2) "
                 "ORDER BY id DESC LIMIT $3",
                 telegram_id,
                 before,

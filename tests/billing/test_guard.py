@@ -8,6 +8,7 @@ from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
 from common.clients import authorized, channel
+from tests.support.ids import tg
 
 HUGE = "x" * 10_000
 
@@ -76,13 +77,13 @@ async def test_bad_input_on_every_call_is_refused_and_changes_nothing(billing, b
         (B.EnsureUser(pb.EnsureUserRequest(telegram_id=-5)), INVALID),
         (B.EnsureUser(pb.EnsureUserRequest(telegram_id=2, username=HUGE)), INVALID),
         (B.EnsureUser(pb.EnsureUserRequest(telegram_id=2, referral_code=HUGE)), INVALID),
-        (B.GetUser(pb.GetUserRequest(telegram_id=999)), NOT_FOUND),
-        (B.UpdateUser(pb.UpdateUserRequest(telegram_id=999, language="en")), NOT_FOUND),
+        (B.GetUser(pb.GetUserRequest(telegram_id=tg(999))), NOT_FOUND),
+        (B.UpdateUser(pb.UpdateUserRequest(telegram_id=tg(999), language="en")), NOT_FOUND),
         (B.UpdateUser(pb.UpdateUserRequest(telegram_id=1, language=HUGE)), INVALID),
-        (B.GetBalance(pb.GetBalanceRequest(telegram_id=999)), NOT_FOUND),
+        (B.GetBalance(pb.GetBalanceRequest(telegram_id=tg(999))), NOT_FOUND),
         (B.ListLedger(pb.ListLedgerRequest(telegram_id=1, page_size=-1)), INVALID),
         (B.ListLedger(pb.ListLedgerRequest(telegram_id=1, page_token="abc")), INVALID),
-        (B.ListLedger(pb.ListLedgerRequest(telegram_id=999)), NOT_FOUND),
+        (B.ListLedger(pb.ListLedgerRequest(telegram_id=tg(999))), NOT_FOUND),
         (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=1, amount=0,
                                                    idempotency_key="a")), INVALID),
         (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=1, amount=-3,
@@ -96,7 +97,7 @@ async def test_bad_input_on_every_call_is_refused_and_changes_nothing(billing, b
                                                    ttl_seconds=-1)), INVALID),
         (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=1, amount=1, idempotency_key="a",
                                                    purpose=HUGE)), INVALID),
-        (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=999, amount=1,
+        (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=tg(999), amount=1,
                                                    idempotency_key="a")), NOT_FOUND),
         (B.CaptureReservation(pb.CaptureReservationRequest(reservation_id="nope")), INVALID),
         (B.CaptureReservation(pb.CaptureReservationRequest(
@@ -107,7 +108,7 @@ async def test_bad_input_on_every_call_is_refused_and_changes_nothing(billing, b
         (B.ExtendReservation(pb.ExtendReservationRequest(reservation_id=rid, ttl_seconds=5)),
          INVALID),
         (B.CreateInvoice(pb.CreateInvoiceRequest(telegram_id=1, product_id="gold")), NOT_FOUND),
-        (B.CreateInvoice(pb.CreateInvoiceRequest(telegram_id=999, product_id="pack_pro")),
+        (B.CreateInvoice(pb.CreateInvoiceRequest(telegram_id=tg(999), product_id="pack_pro")),
          NOT_FOUND),
         (B.PreCheckout(pb.PreCheckoutRequest(telegram_id=1, invoice_payload="")), INVALID),
         (B.CompletePayment(pb.CompletePaymentRequest(telegram_id=1, invoice_payload=HUGE,
@@ -125,9 +126,9 @@ async def test_bad_input_on_every_call_is_refused_and_changes_nothing(billing, b
         (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=1, amount=5, reason="",
                                                idempotency_key="g")), INVALID),
         (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=1, amount=5, reason="r")), INVALID),
-        (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=999, amount=5, reason="r",
+        (A.GrantCredits(pb.GrantCreditsRequest(telegram_id=tg(999), amount=5, reason="r",
                                                idempotency_key="g")), NOT_FOUND),
-        (A.SetBanned(pb.SetBannedRequest(telegram_id=999, banned=True)), NOT_FOUND),
+        (A.SetBanned(pb.SetBannedRequest(telegram_id=tg(999), banned=True)), NOT_FOUND),
         (A.SetBanned(pb.SetBannedRequest(telegram_id=1, banned=True, reason=HUGE)), INVALID),
         (A.ListAuditLog(pb.ListAuditLogRequest(telegram_id=-1)), INVALID),
         (A.ListPayments(pb.ListPaymentsRequest(page_token="-1")), INVALID),

@@ -11,8 +11,9 @@ import pytest
 from alembic import command
 
 from common.server.migrate import alembic_config
+from tests.support.ids import tg
 
-OWNER = 77
+OWNER = tg(77)
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import pytest
 from mediabot.billing.v1 import billing_pb2 as pb
 
 from billing_svc.payments import InvoiceSigner
+from tests.support.ids import tg
 from tests.support.settings import INVOICE_SECRET
 
-BUYER = 2001
+BUYER = tg(2001)
 
 
 async def user(billing, telegram_id: int = BUYER, referral_code: str = "") -> pb.User:
@@ -113,7 +114,7 @@ async def test_pre_checkout_accepts_a_genuine_order(billing):
 
 async def test_pre_checkout_refuses_what_is_wrong(billing, billing_admin):
     await user(billing)
-    await user(billing, 2002)
+    await user(billing, tg(2002))
     inv = await invoice(billing)
     signer = InvoiceSigner(INVOICE_SECRET)
 
@@ -128,7 +129,7 @@ async def test_pre_checkout_refuses_what_is_wrong(billing, billing_admin):
         "wrong currency": check(currency="USD"),
         "unknown product": check(invoice_payload=signer.sign(BUYER, "pack_gold", 50),
                                  total_amount=50),
-        "another user's payload": check(telegram_id=2002),
+        "another user's payload": check(telegram_id=tg(2002)),
         "forged payload": check(invoice_payload=inv.payload[:-2] + "xx"),
         "tampered price": check(invoice_payload=inv.payload.replace(f":{inv.amount}:", ":1:"),
                                 total_amount=1),
@@ -245,31 +246,31 @@ async def test_an_annual_subscription_grants_the_allowance_once_per_period(billi
 
 
 async def test_the_referrer_is_rewarded_once_on_the_first_payment(billing, db):
-    referrer = await user(billing, 3001)
-    referred = await user(billing, 3002, referral_code=referrer.referral_code)
-    assert referred.referrer_id == 3001
+    referrer = await user(billing, tg(3001))
+    referred = await user(billing, tg(3002), referral_code=referrer.referral_code)
+    assert referred.referrer_id == tg(3001)
     before = referrer.balance
     for charge in ("first", "second"):
-        inv = await invoice(billing, telegram_id=3002)
-        await billing.CompletePayment(payment(inv, charge, telegram_id=3002))
-    after = (await billing.GetBalance(pb.GetBalanceRequest(telegram_id=3001))).balance
+        inv = await invoice(billing, telegram_id=tg(3002))
+        await billing.CompletePayment(payment(inv, charge, telegram_id=tg(3002)))
+    after = (await billing.GetBalance(pb.GetBalanceRequest(telegram_id=tg(3001)))).balance
     assert after == before + 5
     assert await db.fetchval("SELECT count(*) FROM billing.ledger WHERE kind = 'referral'") == 1
 
 
 async def test_a_referral_link_counts_only_for_a_new_user_and_never_for_oneself(billing):
-    me = await user(billing, 3003)
+    me = await user(billing, tg(3003))
     again = await billing.EnsureUser(
-        pb.EnsureUserRequest(telegram_id=3003, referral_code=me.referral_code)
+        pb.EnsureUserRequest(telegram_id=tg(3003), referral_code=me.referral_code)
     )
     assert again.user.referrer_id == 0 and not again.created
-    other = await user(billing, 3004)
+    other = await user(billing, tg(3004))
     late = await billing.EnsureUser(
-        pb.EnsureUserRequest(telegram_id=3003, referral_code=other.referral_code)
+        pb.EnsureUserRequest(telegram_id=tg(3003), referral_code=other.referral_code)
     )
     assert late.user.referrer_id == 0
     loop = await billing.EnsureUser(
-        pb.EnsureUserRequest(telegram_id=3004, referral_code=me.referral_code)
+        pb.EnsureUserRequest(telegram_id=tg(3004), referral_code=me.referral_code)
     )
     assert loop.user.referrer_id == 0  # 3004 existed already: no link, so no loop
 
@@ -325,28 +326,30 @@ async def test_refunding_a_future_renewal_removes_the_whole_period(billing, db):
 
 
 async def test_a_refund_takes_back_the_referral_reward_it_paid(billing, billing_admin, db):
-    referrer = await user(billing, 3001)
-    await user(billing, 3002, referral_code=referrer.referral_code)
-    inv = await invoice(billing, telegram_id=3002)
-    await billing.CompletePayment(payment(inv, "ref-pay", telegram_id=3002))
-    assert await balance_of(billing, 3001) == referrer.balance + 5
+    referrer = await user(billing, tg(3001))
+    await user(billing, tg(3002), referral_code=referrer.referral_code)
+    inv = await invoice(billing, telegram_id=tg(3002))
+    await billing.CompletePayment(payment(inv, "ref-pay", telegram_id=tg(3002)))
+    assert await balance_of(billing, tg(3001)) == referrer.balance + 5
     answers = await asyncio.gather(*(refund(billing, "ref-pay") for _ in range(10)))
     assert all(a.payment.refunded for a in answers)
-    assert await balance_of(billing, 3001) == referrer.balance
+    assert await balance_of(billing, tg(3001)) == referrer.balance
     entries = await db.fetch(
-        "SELECT amount, kind, reference FROM billing.ledger WHERE telegram_id = 3001 "
-        "AND kind = 'referral' ORDER BY id"
+        "SELECT amount, kind, reference FROM billing.ledger WHERE telegram_id = $1 "
+        "AND kind = 'referral' ORDER BY id",
+        tg(3001),
     )
-    assert [tuple(e) for e in entries] == [(5, "referral", "3002"), (-5, "referral", "3002")]
-    log = await billing_admin.ListAuditLog(pb.ListAuditLogRequest(telegram_id=3001))
+    referred = str(tg(3002))
+    assert [tuple(e) for e in entries] == [(5, "referral", referred), (-5, "referral", referred)]
+    log = await billing_admin.ListAuditLog(pb.ListAuditLogRequest(telegram_id=tg(3001)))
     reversed_ = [e for e in log.entries if e.action == "referral_reward_reversed"]
     assert len(reversed_) == 1
     assert '"credits": 5' in reversed_[0].details and '"reward": 5' in reversed_[0].details
-    assert '"referred_id": 3002' in reversed_[0].details
+    assert f'"referred_id": {tg(3002)}' in reversed_[0].details
 
 
 async def test_taking_back_a_referral_reward_never_leaves_a_negative_balance(billing, db):
-    for referrer_id, referred_id, keep in ((3001, 3002, 2), (3003, 3004, 0)):
+    for referrer_id, referred_id, keep in ((tg(3001), tg(3002), 2), (tg(3003), tg(3004), 0)):
         referrer = await user(billing, referrer_id)
         await user(billing, referred_id, referral_code=referrer.referral_code)
         inv = await invoice(billing, telegram_id=referred_id)
@@ -373,19 +376,19 @@ async def test_taking_back_a_referral_reward_never_leaves_a_negative_balance(bil
 
 
 async def test_refunding_a_later_payment_leaves_the_referral_reward(billing, db):
-    referrer = await user(billing, 3001)
-    await user(billing, 3002, referral_code=referrer.referral_code)
+    referrer = await user(billing, tg(3001))
+    await user(billing, tg(3002), referral_code=referrer.referral_code)
     for charge in ("first", "second"):
-        inv = await invoice(billing, telegram_id=3002)
-        await billing.CompletePayment(payment(inv, charge, telegram_id=3002))
+        inv = await invoice(billing, telegram_id=tg(3002))
+        await billing.CompletePayment(payment(inv, charge, telegram_id=tg(3002)))
     await refund(billing, "second")
-    assert await balance_of(billing, 3001) == referrer.balance + 5
+    assert await balance_of(billing, tg(3001)) == referrer.balance + 5
     await refund(billing, "first")
-    assert await balance_of(billing, 3001) == referrer.balance
+    assert await balance_of(billing, tg(3001)) == referrer.balance
     await billing.CompletePayment(  # the reward is per referred user: it is not earned again
-        payment(await invoice(billing, telegram_id=3002), "third", telegram_id=3002)
+        payment(await invoice(billing, telegram_id=tg(3002)), "third", telegram_id=tg(3002))
     )
-    assert await balance_of(billing, 3001) == referrer.balance
+    assert await balance_of(billing, tg(3001)) == referrer.balance
 
 
 async def test_a_monthly_bought_during_an_annual_keeps_the_annual_allowances(billing, db, payments):

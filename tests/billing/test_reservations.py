@@ -11,10 +11,11 @@ from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
 from common.clients import authorized, channel
+from tests.support.ids import tg
 from tests.support.settings import SERVICE_TOKEN, new_key
 
 
-async def make_user(billing, telegram_id: int = 1001, credits: int = 0, admin=None) -> None:
+async def make_user(billing, telegram_id: int = tg(1001), credits: int = 0, admin=None) -> None:
     await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=telegram_id, username="u"))
     if admin is not None and credits:
         await admin.GrantCredits(
@@ -24,7 +25,7 @@ async def make_user(billing, telegram_id: int = 1001, credits: int = 0, admin=No
         )
 
 
-async def balance(billing, telegram_id: int = 1001) -> int:
+async def balance(billing, telegram_id: int = tg(1001)) -> int:
     return (await billing.GetBalance(pb.GetBalanceRequest(telegram_id=telegram_id))).balance
 
 
@@ -35,7 +36,7 @@ async def test_1000_concurrent_reserves_on_100_credits_let_exactly_100_through(
     free = await balance(billing)
     await billing_admin.GrantCredits(
         pb.GrantCreditsRequest(
-            telegram_id=1001, amount=100 - free, reason="top up", idempotency_key="top"
+            telegram_id=tg(1001), amount=100 - free, reason="top up", idempotency_key="top"
         )
     )
     assert await balance(billing) == 100
@@ -45,7 +46,7 @@ async def test_1000_concurrent_reserves_on_100_credits_let_exactly_100_through(
     async def reserve(i: int) -> grpc.StatusCode:
         try:
             await stubs[i % 64].ReserveCredits(
-                pb.ReserveCreditsRequest(telegram_id=1001, amount=1, idempotency_key=f"k{i}")
+                pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=1, idempotency_key=f"k{i}")
             )
             return grpc.StatusCode.OK
         except grpc.aio.AioRpcError as exc:
@@ -64,7 +65,7 @@ async def test_1000_concurrent_reserves_on_100_credits_let_exactly_100_through(
 async def test_one_key_sent_50_times_concurrently_reserves_once(billing, billing_admin, db):
     await make_user(billing, credits=100, admin=billing_admin)
     before = await balance(billing)
-    request = pb.ReserveCreditsRequest(telegram_id=1001, amount=7, idempotency_key="job:42")
+    request = pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=7, idempotency_key="job:42")
     answers = await asyncio.gather(*(billing.ReserveCredits(request) for _ in range(50)))
     assert len({a.reservation.id for a in answers}) == 1
     assert len({a.SerializeToString(deterministic=True) for a in answers}) == 1
@@ -76,12 +77,12 @@ async def test_one_key_sent_50_times_concurrently_reserves_once(billing, billing
 async def test_a_key_reused_for_another_amount_is_refused(billing, billing_admin):
     await make_user(billing, credits=100, admin=billing_admin)
     await billing.ReserveCredits(
-        pb.ReserveCreditsRequest(telegram_id=1001, amount=5, idempotency_key="same")
+        pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=5, idempotency_key="same")
     )
     before = await balance(billing)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await billing.ReserveCredits(
-            pb.ReserveCreditsRequest(telegram_id=1001, amount=6, idempotency_key="same")
+            pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=6, idempotency_key="same")
         )
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert await balance(billing) == before
@@ -90,7 +91,7 @@ async def test_a_key_reused_for_another_amount_is_refused(billing, billing_admin
 async def test_capture_then_release_is_refused(billing, billing_admin):
     await make_user(billing, credits=10, admin=billing_admin)
     held = await billing.ReserveCredits(
-        pb.ReserveCreditsRequest(telegram_id=1001, amount=4, idempotency_key=new_key())
+        pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=4, idempotency_key=new_key())
     )
     rid = held.reservation.id
     captured = await billing.CaptureReservation(pb.CaptureReservationRequest(reservation_id=rid))
@@ -111,7 +112,7 @@ async def test_release_twice_concurrently_refunds_once_and_blocks_capture(
     await make_user(billing, credits=10, admin=billing_admin)
     start = await balance(billing)
     held = await billing.ReserveCredits(
-        pb.ReserveCreditsRequest(telegram_id=1001, amount=4, idempotency_key=new_key())
+        pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=4, idempotency_key=new_key())
     )
     rid = held.reservation.id
     answers = await asyncio.gather(
@@ -135,11 +136,11 @@ async def test_the_sweeper_releases_an_abandoned_reservation(
     await make_user(billing, credits=10, admin=billing_admin)
     start = await balance(billing)
     abandoned = await billing.ReserveCredits(
-        pb.ReserveCreditsRequest(telegram_id=1001, amount=3, idempotency_key=new_key(),
+        pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=3, idempotency_key=new_key(),
                                  ttl_seconds=60)
     )  # fmt: skip
     alive = await billing.ReserveCredits(
-        pb.ReserveCreditsRequest(telegram_id=1001, amount=2, idempotency_key=new_key(),
+        pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=2, idempotency_key=new_key(),
                                  ttl_seconds=60)
     )  # fmt: skip
     await billing.ExtendReservation(
@@ -169,7 +170,7 @@ async def test_not_enough_credits_changes_nothing(billing, db):
     start = await balance(billing)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await billing.ReserveCredits(
-            pb.ReserveCreditsRequest(telegram_id=1001, amount=start + 1, idempotency_key="x")
+            pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=start + 1, idempotency_key="x")
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "not enough credits" in (err.value.details() or "")
@@ -180,10 +181,10 @@ async def test_not_enough_credits_changes_nothing(billing, db):
 async def test_a_banned_users_credits_cannot_be_held(billing, billing_admin, db):
     await make_user(billing, credits=10, admin=billing_admin)
     before = await balance(billing)
-    await billing_admin.SetBanned(pb.SetBannedRequest(telegram_id=1001, banned=True))
+    await billing_admin.SetBanned(pb.SetBannedRequest(telegram_id=tg(1001), banned=True))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await billing.ReserveCredits(
-            pb.ReserveCreditsRequest(telegram_id=1001, amount=1, idempotency_key="b")
+            pb.ReserveCreditsRequest(telegram_id=tg(1001), amount=1, idempotency_key="b")
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "blocked" in (err.value.details() or "")

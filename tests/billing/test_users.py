@@ -8,6 +8,8 @@ import grpc
 import pytest
 from mediabot.billing.v1 import billing_pb2 as pb
 
+from tests.support.ids import tg
+
 
 async def test_ensure_user_creates_once_with_the_free_credits(billing, db):
     answers = await asyncio.gather(*(
@@ -84,19 +86,21 @@ async def test_grant_credits_is_idempotent_and_audited(billing, billing_admin, d
 
 
 async def test_admin_views_find_users_stats_and_payments(billing, billing_admin):
-    for tid, name in [(11, "anna"), (12, "andrew"), (13, "boris")]:
+    for tid, name in [(tg(11), "anna"), (tg(12), "andrew"), (tg(13), "boris")]:
         await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=tid, username=name))
     found = await billing_admin.FindUsers(pb.FindUsersRequest(query="an"))
-    assert [u.telegram_id for u in found.users] == [12, 11]
-    by_id = await billing_admin.FindUsers(pb.FindUsersRequest(query="13"))
+    assert [u.telegram_id for u in found.users] == [tg(12), tg(11)]
+    by_id = await billing_admin.FindUsers(pb.FindUsersRequest(query=str(tg(13))))
     assert [u.username for u in by_id.users] == ["boris"]
-    await billing_admin.SetBanned(pb.SetBannedRequest(telegram_id=13, banned=True, reason="spam"))
+    await billing_admin.SetBanned(
+        pb.SetBannedRequest(telegram_id=tg(13), banned=True, reason="spam")
+    )
     inv = await billing.CreateInvoice(
-        pb.CreateInvoiceRequest(telegram_id=11, product_id="pack_starter")
+        pb.CreateInvoiceRequest(telegram_id=tg(11), product_id="pack_starter")
     )
     await billing.CompletePayment(
         pb.CompletePaymentRequest(
-            telegram_id=11,
+            telegram_id=tg(11),
             invoice_payload=inv.payload,
             currency="XTR",
             total_amount=inv.amount,
@@ -131,12 +135,12 @@ async def test_control_characters_in_text_are_invalid_and_change_nothing(
     B, A = billing, billing_admin
     rid = held.reservation.id
     cases = [
-        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, username="nul\x00")), "username"),
-        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, username="two\nlines")), "username"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(10), username="nul\x00")), "username"),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(10), username="two\nlines")), "username"),
         (B.EnsureUser(pb.EnsureUserRequest(telegram_id=9, username="tab\tbed")), "username"),
-        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, language_code="en\x00")),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(10), language_code="en\x00")),
          "language_code"),
-        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=10, referral_code="ab\x00")),
+        (B.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(10), referral_code="ab\x00")),
          "referral_code"),
         (B.ReserveCredits(pb.ReserveCreditsRequest(telegram_id=9, amount=1, idempotency_key="r",
                                                    purpose="job\x00")), "purpose"),

@@ -11,6 +11,7 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
+from tests.support.ids import tg
 from tests.support.jobs import (
     age,
     balance,
@@ -36,16 +37,16 @@ async def next_deliveries(stream, count: int) -> list[pb.Job]:
 async def test_deliveries_include_jobs_finished_while_nobody_listened(
     jobs, billing, billing_admin, start_worker
 ):
-    await user_with(billing, billing_admin, 701, 10)
+    await user_with(billing, billing_admin, tg(701), 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    early = (await jobs.CreateJob(request(701, "early"))).job
+    early = (await jobs.CreateJob(request(tg(701), "early"))).job
     await wait_for_status(jobs, early, pb.JOB_STATUS_SUCCEEDED)
 
     stream = jobs.WatchDeliveries(pb.WatchDeliveriesRequest())
     try:
         first = await asyncio.wait_for(next_deliveries(stream, 1), 10)
         assert [j.id for j in first] == [early.id]
-        late = (await jobs.CreateJob(request(701, "something forbidden"))).job
+        late = (await jobs.CreateJob(request(tg(701), "something forbidden"))).job
         second = await asyncio.wait_for(next_deliveries(stream, 1), 10)
         assert [(j.id, j.status) for j in second] == [(late.id, pb.JOB_STATUS_FAILED)]
     finally:
@@ -58,17 +59,17 @@ async def test_deliveries_include_jobs_finished_while_nobody_listened(
             await asyncio.wait_for(next_deliveries(again, 1), 1.5)
     finally:
         again.cancel()
-    got = (await jobs.GetJob(pb.GetJobRequest(job_id=early.id, telegram_id=701))).job
+    got = (await jobs.GetJob(pb.GetJobRequest(job_id=early.id, telegram_id=tg(701)))).job
     assert got.delivered
 
 
 async def test_admin_calls_show_stats_list_and_retry(
     jobs, jobs_admin, billing, billing_admin, start_worker, db
 ):
-    await user_with(billing, billing_admin, 702, 10)
+    await user_with(billing, billing_admin, tg(702), 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    good = (await jobs.CreateJob(request(702, "a calm sea"))).job
-    bad = (await jobs.CreateJob(request(702, "forbidden fruit"))).job
+    good = (await jobs.CreateJob(request(tg(702), "a calm sea"))).job
+    bad = (await jobs.CreateJob(request(tg(702), "forbidden fruit"))).job
     await wait_for_status(jobs, good, pb.JOB_STATUS_SUCCEEDED)
     await wait_for_status(jobs, bad, pb.JOB_STATUS_FAILED)
 
@@ -81,9 +82,9 @@ async def test_admin_calls_show_stats_list_and_retry(
 
     failed = await jobs_admin.ListAllJobs(pb.ListAllJobsRequest(status=pb.JOB_STATUS_FAILED))
     assert [j.id for j in failed.jobs] == [bad.id]
-    page = await jobs_admin.ListAllJobs(pb.ListAllJobsRequest(telegram_id=702, page_size=1))
+    page = await jobs_admin.ListAllJobs(pb.ListAllJobsRequest(telegram_id=tg(702), page_size=1))
     rest = await jobs_admin.ListAllJobs(
-        pb.ListAllJobsRequest(telegram_id=702, page_size=1, page_token=page.next_page_token)
+        pb.ListAllJobsRequest(telegram_id=tg(702), page_size=1, page_token=page.next_page_token)
     )
     assert {page.jobs[0].id, rest.jobs[0].id} == {good.id, bad.id}
 
@@ -128,17 +129,17 @@ async def test_job_calls_need_the_right_credential(jobs, jobs_service):
 
 
 async def test_another_users_job_is_not_found(jobs, billing, billing_admin):
-    await user_with(billing, billing_admin, 703, 10)
-    mine = (await jobs.CreateJob(request(703))).job
+    await user_with(billing, billing_admin, tg(703), 10)
+    mine = (await jobs.CreateJob(request(tg(703)))).job
     for call in (
-        jobs.GetJob(pb.GetJobRequest(job_id=mine.id, telegram_id=704)),
-        jobs.CancelJob(pb.CancelJobRequest(job_id=mine.id, telegram_id=704)),
-        jobs.GetResultUrls(pb.GetResultUrlsRequest(job_id=mine.id, telegram_id=704)),
+        jobs.GetJob(pb.GetJobRequest(job_id=mine.id, telegram_id=tg(704))),
+        jobs.CancelJob(pb.CancelJobRequest(job_id=mine.id, telegram_id=tg(704))),
+        jobs.GetResultUrls(pb.GetResultUrlsRequest(job_id=mine.id, telegram_id=tg(704))),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    listed = await jobs.ListJobs(pb.ListJobsRequest(telegram_id=704))
+    listed = await jobs.ListJobs(pb.ListJobsRequest(telegram_id=tg(704)))
     assert not listed.jobs
 
 
@@ -147,12 +148,12 @@ async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
 ):
     import httpx
 
-    await user_with(billing, billing_admin, 705, 10)
+    await user_with(billing, billing_admin, tg(705), 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    job = (await jobs.CreateJob(request(705))).job
+    job = (await jobs.CreateJob(request(tg(705)))).job
     await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
     urls = await jobs.GetResultUrls(
-        pb.GetResultUrlsRequest(job_id=job.id, telegram_id=705, expires_in_seconds=60)
+        pb.GetResultUrlsRequest(job_id=job.id, telegram_id=tg(705), expires_in_seconds=60)
     )
     url = urls.urls[0].url
     assert "X-Amz-Expires=60" in url
@@ -162,7 +163,7 @@ async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
         assert (await client.get(tampered)).status_code == 403
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await jobs.GetResultUrls(
-            pb.GetResultUrlsRequest(job_id=job.id, telegram_id=705, expires_in_seconds=10)
+            pb.GetResultUrlsRequest(job_id=job.id, telegram_id=tg(705), expires_in_seconds=10)
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -170,31 +171,31 @@ async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
 async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
     billing, billing_admin, job_env, db, start_worker, jobs
 ):
-    await user_with(billing, billing_admin, 706, 10)
+    await user_with(billing, billing_admin, tg(706), 10)
     async with domain(job_env) as found:
         # A crash right after the job was saved: no hold, not queued.
-        row = await saved_not_charged(found, 706, "k")
+        row = await saved_not_charged(found, tg(706), "k")
         # A crash right after the hold was made: held, not queued.
-        held = await saved_not_charged(found, 706, "k2")
-        await found.billing.reserve(706, 1, str(held.id))
+        held = await saved_not_charged(found, tg(706), "k2")
+        await found.billing.reserve(tg(706), 1, str(held.id))
         assert not any((await found.reconciler.reconcile()).values())
         await age(db, 60)
         assert (await found.reconciler.reconcile())["rolled_forward"] == 2
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     for job_id in (row.id, held.id):
-        await wait_for_status(jobs, pb.Job(id=str(job_id), telegram_id=706),
+        await wait_for_status(jobs, pb.Job(id=str(job_id), telegram_id=tg(706)),
                               pb.JOB_STATUS_SUCCEEDED)  # fmt: skip
     await wait_until_settled(db)
-    assert await balance(billing, 706) == 8
+    assert await balance(billing, tg(706)) == 8
     await money_is_exact(db)
 
 
 async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
     billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 707, 0)
+    await user_with(billing, billing_admin, tg(707), 0)
     async with domain(job_env) as found:
-        await saved_not_charged(found, 707, "k")
+        await saved_not_charged(found, tg(707), "k")
         await age(db, 60)
         assert (await found.reconciler.reconcile())["rolled_back"] == 1
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
@@ -204,8 +205,8 @@ async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
 async def test_the_reconciler_settles_a_job_finished_before_a_crash(
     jobs, billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 708, 10)
-    created = (await jobs.CreateJob(request(708))).job
+    await user_with(billing, billing_admin, tg(708), 10)
+    created = (await jobs.CreateJob(request(tg(708)))).job
     async with domain(job_env) as found:
         job_id = uuid.UUID(created.id)
         claimed = await found.store.claim(job_id, "crashing-worker")
@@ -214,17 +215,17 @@ async def test_the_reconciler_settles_a_job_finished_before_a_crash(
         await age(db, 60)
         assert (await found.reconciler.reconcile())["settled"] == 1
         assert (await found.reconciler.reconcile())["settled"] == 0
-    assert await balance(billing, 708) == 9
+    assert await balance(billing, tg(708)) == 9
     await money_is_exact(db)
 
 
 async def test_unfinished_counts_come_back_to_zero(jobs, billing, billing_admin, start_worker, db):
-    await user_with(billing, billing_admin, 709, 20)
+    await user_with(billing, billing_admin, tg(709), 20)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    created = [(await jobs.CreateJob(request(709, f"p{i}"))).job for i in range(5)]
+    created = [(await jobs.CreateJob(request(tg(709), f"p{i}"))).job for i in range(5)]
     for job in created:
         await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
-    more = (await jobs.CreateJob(request(709, "one more"))).job  # the limit of 5 is free again
+    more = (await jobs.CreateJob(request(tg(709), "one more"))).job  # the limit of 5 is free again
     await wait_for_status(jobs, more, pb.JOB_STATUS_SUCCEEDED)
     await wait_until_settled(db)
     await money_is_exact(db)
@@ -233,10 +234,10 @@ async def test_unfinished_counts_come_back_to_zero(jobs, billing, billing_admin,
 async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
     jobs, billing, billing_admin, job_env, db, redis, start_worker
 ):
-    await user_with(billing, billing_admin, 710, 10)
-    waiting = (await jobs.CreateJob(request(710, "queued one"))).job
+    await user_with(billing, billing_admin, tg(710), 10)
+    waiting = (await jobs.CreateJob(request(tg(710), "queued one"))).job
     async with domain(job_env) as found:
-        claimed = (await jobs.CreateJob(request(710, "running one"))).job
+        claimed = (await jobs.CreateJob(request(tg(710), "running one"))).job
         await found.store.claim(uuid.UUID(claimed.id), "worker-that-vanished")
         await redis.delete("jobs:queue:normal", "jobs:queue:priority")  # Redis lost its data
         await found.queue.ensure_groups()
@@ -249,7 +250,7 @@ async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
         done = await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
         assert len(done.results) == 1
     await wait_until_settled(db)
-    assert await balance(billing, 710) == 8
+    assert await balance(billing, tg(710)) == 8
     await money_is_exact(db)
 
 
@@ -274,8 +275,8 @@ async def test_a_burst_of_2500_watchers_is_served_without_refusals(
 ):
     from tests.support.settings import SERVICE_TOKEN
 
-    await user_with(billing, billing_admin, 711, 10)
-    job = (await jobs.CreateJob(request(711))).job  # stays queued: no worker runs
+    await user_with(billing, billing_admin, tg(711), 10)
+    job = (await jobs.CreateJob(request(tg(711)))).job  # stays queued: no worker runs
     opened = channel(f"127.0.0.1:{jobs_service.port}")
     stub = authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
     first = asyncio.Event()
@@ -283,7 +284,7 @@ async def test_a_burst_of_2500_watchers_is_served_without_refusals(
 
     async def watcher() -> None:
         nonlocal got
-        async for answer in stub.WatchJob(pb.WatchJobRequest(job_id=job.id, telegram_id=711)):
+        async for answer in stub.WatchJob(pb.WatchJobRequest(job_id=job.id, telegram_id=tg(711))):
             assert answer.job.id == job.id
             got += 1
             if got == 2500:

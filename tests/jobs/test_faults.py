@@ -10,6 +10,7 @@ import uuid
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from minio import Minio
 
+from tests.support.ids import tg
 from tests.support.jobs import (
     balance,
     domain,
@@ -34,11 +35,11 @@ def object_keys(job_env: dict[str, str], prefix: str) -> list[str]:
 async def test_a_job_of_a_worker_killed_mid_job_is_finished_once_by_another(
     jobs, billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 501, 10)
+    await user_with(billing, billing_admin, tg(501), 10)
     first = spawn_worker(job_env, LOCAL_LATENCY_SECONDS=2)
     second = None
     try:
-        created = (await jobs.CreateJob(request(501))).job
+        created = (await jobs.CreateJob(request(tg(501)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -52,7 +53,7 @@ async def test_a_job_of_a_worker_killed_mid_job_is_finished_once_by_another(
     assert len(final.results) == 1
     assert object_keys(job_env, f"jobs/{final.id}/") == [final.results[0].key]
     await wait_until_settled(db)
-    assert await balance(billing, 501) == 9
+    assert await balance(billing, tg(501)) == 9
     unfinished = await db.fetchval(
         "SELECT count(*) FROM jobs.jobs WHERE status IN ('creating', 'queued', 'running')"
     )
@@ -63,7 +64,7 @@ async def test_a_job_of_a_worker_killed_mid_job_is_finished_once_by_another(
 async def test_500_jobs_survive_a_worker_killed_and_restarted_at_random(
     jobs, billing, billing_admin, job_env, db
 ):
-    users = list(range(600, 700))
+    users = [tg(n) for n in range(600, 700)]
     for user in users:
         await user_with(billing, billing_admin, user, 20)
     settings = {"LOCAL_LATENCY_SECONDS": 0.05, "LOCAL_FAILURE_RATE": 0.1,
@@ -147,13 +148,13 @@ async def test_a_watcher_on_one_replica_sees_every_event_of_a_job_run_through_an
     from job_svc.settings import JobSettings
     from tests.support.settings import SERVICE_TOKEN, make_settings
 
-    await user_with(billing, billing_admin, 502, 10)
+    await user_with(billing, billing_admin, tg(502), 10)
     replica = await create_server(make_settings(JobSettings, job_env), "127.0.0.1:0")
     await replica.start()
     opened = channel(f"127.0.0.1:{replica.port}")
     try:
         other = authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
-        created = (await jobs.CreateJob(request(502))).job
+        created = (await jobs.CreateJob(request(tg(502)))).job
         updates = await watch(other, created, after_first=start_worker)
     finally:
         await opened.close()
@@ -171,9 +172,9 @@ async def test_a_watcher_on_one_replica_sees_every_event_of_a_job_run_through_an
 async def test_a_watcher_arriving_after_the_end_gets_the_final_state_and_the_stream_ends(
     jobs, billing, billing_admin, start_worker
 ):
-    await user_with(billing, billing_admin, 503, 10)
+    await user_with(billing, billing_admin, tg(503), 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    created = (await jobs.CreateJob(request(503))).job
+    created = (await jobs.CreateJob(request(tg(503)))).job
     await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED)
     updates = await watch(jobs, created, timeout=5)
     assert [u.job.status for u in updates] == [pb.JOB_STATUS_SUCCEEDED]
@@ -182,16 +183,16 @@ async def test_a_watcher_arriving_after_the_end_gets_the_final_state_and_the_str
 async def test_sigterm_lets_a_worker_finish_its_job_before_it_exits(
     jobs, billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 504, 10)
+    await user_with(billing, billing_admin, tg(504), 10)
     worker = spawn_worker(job_env, LOCAL_LATENCY_SECONDS=1.5)
     try:
-        created = (await jobs.CreateJob(request(504))).job
+        created = (await jobs.CreateJob(request(tg(504)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(worker.wait, 30) == 0
     finally:
         stop(worker)
-    final = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=504))).job
+    final = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(504)))).job
     assert final.status == pb.JOB_STATUS_SUCCEEDED
     await wait_until_settled(db)
     await money_is_exact(db)
@@ -202,28 +203,28 @@ async def test_a_worker_out_of_grace_hands_its_job_back_to_the_queue(
 ):
     from job_svc.worker import Worker
 
-    await user_with(billing, billing_admin, 505, 10)
+    await user_with(billing, billing_admin, tg(505), 10)
     async with domain(job_env, LOCAL_LATENCY_SECONDS=30) as found:
         leaving = Worker(found, "leaving-worker")
         run = asyncio.create_task(leaving.run(grace_seconds=0.2))
-        created = (await jobs.CreateJob(request(505))).job
+        created = (await jobs.CreateJob(request(tg(505)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         leaving.stop()
         await asyncio.wait_for(run, 10)
-    back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=505))).job
+    back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(505)))).job
     assert back.status == pb.JOB_STATUS_QUEUED
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     final = await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED)
     assert final.attempts == 2 and len(final.results) == 1
     await wait_until_settled(db)
-    assert await balance(billing, 505) == 9
+    assert await balance(billing, tg(505)) == 9
     await money_is_exact(db)
 
 
 async def test_one_worker_holds_hundreds_of_jobs_in_flight(
     jobs, billing, billing_admin, start_worker, db
 ):
-    users = list(range(800, 860))
+    users = [tg(n) for n in range(800, 860)]
     for user in users:
         await user_with(billing, billing_admin, user, 10)
     await start_worker(LOCAL_LATENCY_SECONDS=6, WORKER_CONCURRENCY=300, PROVIDER_CONCURRENCY=300)
@@ -247,11 +248,11 @@ async def test_one_worker_holds_hundreds_of_jobs_in_flight(
 async def test_a_worker_survives_redis_losing_its_data(
     jobs, billing, billing_admin, job_env, start_worker, redis, db
 ):
-    await user_with(billing, billing_admin, 506, 10)
+    await user_with(billing, billing_admin, tg(506), 10)
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     await asyncio.sleep(0.3)  # the worker is blocked reading the queue
     await redis.flushdb()  # streams, groups and all: as after a restart without persistence
-    created = (await jobs.CreateJob(request(506))).job
+    created = (await jobs.CreateJob(request(tg(506)))).job
     await db.execute("UPDATE jobs.jobs SET created_at = created_at - interval '1 minute'")
     async with domain(job_env) as found:
         await (

@@ -13,6 +13,7 @@ from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from PIL import Image
 
+from tests.support.ids import tg
 from tests.support.jobs import (
     balance,
     money_is_exact,
@@ -25,7 +26,7 @@ from tests.support.jobs import (
     watch,
 )
 
-USER = 4242
+USER = tg(4242)
 LIFECYCLE = [pb.JOB_STATUS_QUEUED, pb.JOB_STATUS_RUNNING, pb.JOB_STATUS_SUCCEEDED]
 
 
@@ -189,7 +190,7 @@ async def test_the_creation_rate_limit_refuses_without_charging(
     assert blocked.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "blocked" in blocked.details()
     await redis.set(f"jobs:rate:999999:{int(time.time() // 60)}", 1000, ex=120)
-    unknown = await refusal(jobs.CreateJob(request(999999)))
+    unknown = await refusal(jobs.CreateJob(request(tg(999999))))
     assert unknown.code() == grpc.StatusCode.NOT_FOUND
     await nothing_happened(db, billing, 100)
 

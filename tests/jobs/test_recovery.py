@@ -11,6 +11,7 @@ import pytest
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from common.errors import Internal
+from tests.support.ids import tg
 from tests.support.jobs import (
     age,
     balance,
@@ -37,58 +38,58 @@ def new_job(telegram_id: int, **fields: object):
 async def test_billing_refusing_the_hold_leaves_no_job_to_be_charged_later(
     billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 801, 10)
+    await user_with(billing, billing_admin, tg(801), 10)
     # A replica with a wrong credential: billing refuses its calls as UNAUTHENTICATED.
     async with domain(job_env, SERVICE_TOKEN="a-wrong-service-token-0123456789") as found:
         with pytest.raises(Internal, match="UNAUTHENTICATED"):
-            await found.jobs.create(new_job(801))
+            await found.jobs.create(new_job(tg(801)))
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
-    assert await balance(billing, 801) == 10
+    assert await balance(billing, tg(801)) == 10
 
 
 async def test_a_refused_or_repeated_edit_leaves_no_input_image_behind(
     jobs, billing, billing_admin, job_env
 ):
-    await user_with(billing, billing_admin, 802, 0)
+    await user_with(billing, billing_admin, tg(802), 0)
     async with domain(job_env) as found:
         before = set(await found.objects.keys("jobs/"))
-        edit = request(802, "make it blue", kind=pb.JOB_KIND_EDIT, input_image=png())
+        edit = request(tg(802), "make it blue", kind=pb.JOB_KIND_EDIT, input_image=png())
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await jobs.CreateJob(edit)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert set(await found.objects.keys("jobs/")) == before
 
-        await user_with(billing, billing_admin, 802, 10)
+        await user_with(billing, billing_admin, tg(802), 10)
         first = (await jobs.CreateJob(edit)).job
         again = (await jobs.CreateJob(edit)).job
         assert again.id == first.id
         added = set(await found.objects.keys("jobs/")) - before
         assert added == {f"jobs/{first.id}/input.png"}
-    assert await balance(billing, 802) == 10 - 2  # COST_EDIT_STANDARD, once
+    assert await balance(billing, tg(802)) == 10 - 2  # COST_EDIT_STANDARD, once
 
 
 async def test_a_job_saved_before_its_input_was_stored_is_rolled_back(
     billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 803, 10)
+    await user_with(billing, billing_admin, tg(803), 10)
     async with domain(job_env) as found:
         # A crash after the row was saved and before the input image was uploaded.
         job_id = uuid.uuid4()
-        await saved_not_charged(found, 803, "k", id=job_id, kind="edit",
+        await saved_not_charged(found, tg(803), "k", id=job_id, kind="edit",
                                 input_key=f"jobs/{job_id}/input.png")  # fmt: skip
         await age(db, 60)
         await found.reconciler.reconcile()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
-    assert await balance(billing, 803) == 10
+    assert await balance(billing, tg(803)) == 10
 
 
 async def test_a_job_that_outlived_its_attempts_fails_and_is_refunded(
     jobs, billing, billing_admin, start_worker, db
 ):
-    await user_with(billing, billing_admin, 804, 10)
-    created = (await jobs.CreateJob(request(804))).job
+    await user_with(billing, billing_admin, tg(804), 10)
+    created = (await jobs.CreateJob(request(tg(804)))).job
     # Five workers took it up and died with it (e.g. it exhausted their memory).
     await db.execute("UPDATE jobs.jobs SET attempts = 5 WHERE id = $1", uuid.UUID(created.id))
     await start_worker(LOCAL_LATENCY_SECONDS=0, MAX_ATTEMPTS=5)
@@ -96,15 +97,15 @@ async def test_a_job_that_outlived_its_attempts_fails_and_is_refunded(
     assert "could not be completed in 5 attempts" in failed.error
     assert not failed.results
     await wait_until_settled(db)
-    assert await balance(billing, 804) == 10
+    assert await balance(billing, tg(804)) == 10
     await money_is_exact(db)
 
 
 async def test_the_hold_of_a_job_waiting_long_is_extended_before_it_expires(
     jobs, billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 805, 10)
-    created = (await jobs.CreateJob(request(805))).job
+    await user_with(billing, billing_admin, tg(805), 10)
+    created = (await jobs.CreateJob(request(tg(805)))).job
     # 23 hours later, still queued: the hold has one hour left.
     await db.execute("UPDATE billing.reservations SET expires_at = now() + interval '1 hour'")
     await db.execute("UPDATE jobs.jobs SET hold_until = now() + interval '1 hour'")
@@ -114,9 +115,9 @@ async def test_the_hold_of_a_job_waiting_long_is_extended_before_it_expires(
     assert left.total_seconds() > 23 * 3600
     hold_until = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs")
     assert hold_until.total_seconds() > 23 * 3600
-    job = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=805))).job
+    job = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(805)))).job
     assert job.status == pb.JOB_STATUS_QUEUED
-    assert await balance(billing, 805) == 9
+    assert await balance(billing, tg(805)) == 9
 
 
 async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
@@ -124,22 +125,22 @@ async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
 ):
     from billing_svc.reservations import Reservations
 
-    await user_with(billing, billing_admin, 806, 10)
-    created = (await jobs.CreateJob(request(806))).job
+    await user_with(billing, billing_admin, tg(806), 10)
+    created = (await jobs.CreateJob(request(tg(806)))).job
     # Nobody extended the hold (job_svc was down a day): billing's sweeper refunds it.
     await db.execute("UPDATE billing.reservations SET expires_at = now() - interval '1 second'")
     assert await Reservations(db).sweep_expired() == 1
-    assert await balance(billing, 806) == 10
+    assert await balance(billing, tg(806)) == 10
     await db.execute("UPDATE jobs.jobs SET hold_until = now() - interval '1 second'")
     async with domain(job_env) as found:
         await found.reconciler.reconcile()
-    failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=806))).job
+    failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(806)))).job
     assert failed.status == pb.JOB_STATUS_FAILED
     assert "waited too long" in failed.error
     await start_worker(LOCAL_LATENCY_SECONDS=0)  # its queue entry leads nowhere
     await wait_until_settled(db)
     assert await db.fetchval("SELECT charge FROM jobs.jobs") == "released"
-    assert await balance(billing, 806) == 10
+    assert await balance(billing, tg(806)) == 10
     await money_is_exact(db)
 
 
@@ -149,13 +150,13 @@ async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
     from job_svc.events import EVENTS
     from job_svc.worker import Worker
 
-    await user_with(billing, billing_admin, 807, 10)
+    await user_with(billing, billing_admin, tg(807), 10)
     events = redis.pubsub()
     await events.subscribe(EVENTS)
     async with domain(job_env, LOCAL_LATENCY_SECONDS=60, WORKER_CONCURRENCY=1) as found:
         full = Worker(found, "full-worker")
         run = asyncio.create_task(full.run(grace_seconds=0.2))
-        created = (await jobs.CreateJob(request(807))).job
+        created = (await jobs.CreateJob(request(tg(807)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         full.stop()
         await asyncio.wait_for(run, 10)  # not after the 60 s job
@@ -168,16 +169,16 @@ async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
                     if event.id == created.id:
                         seen.append(event.status)
     await events.aclose()
-    back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=807))).job
+    back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(807)))).job
     assert back.status == pb.JOB_STATUS_QUEUED
-    assert await balance(billing, 807) == 9
+    assert await balance(billing, tg(807)) == 9
 
 
 async def test_a_job_runs_on_the_provider_it_was_priced_for_or_is_refunded(
     jobs, billing, billing_admin, start_worker, db
 ):
-    await user_with(billing, billing_admin, 808, 10)
-    created = (await jobs.CreateJob(request(808))).job
+    await user_with(billing, billing_admin, tg(808), 10)
+    created = (await jobs.CreateJob(request(tg(808)))).job
     # Created under a configuration whose provider this worker does not have.
     await db.execute("UPDATE jobs.jobs SET provider = 'runway' WHERE id = $1",
                      uuid.UUID(created.id))  # fmt: skip
@@ -185,19 +186,19 @@ async def test_a_job_runs_on_the_provider_it_was_priced_for_or_is_refunded(
     failed = await wait_for_status(jobs, created, pb.JOB_STATUS_FAILED)
     assert "runway" in failed.error
     await wait_until_settled(db)
-    assert await balance(billing, 808) == 10
+    assert await balance(billing, tg(808)) == 10
     await money_is_exact(db)
 
 
 async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
     billing, billing_admin, job_env
 ):
-    await user_with(billing, billing_admin, 809, 10)
+    await user_with(billing, billing_admin, tg(809), 10)
     async with domain(job_env) as found:
-        hold = (await found.billing.reserve(809, 3, str(uuid.uuid4()))).id
+        hold = (await found.billing.reserve(tg(809), 3, str(uuid.uuid4()))).id
         # A provider's error text, terminal colours and a NUL included.
         await found.billing.release(hold, "upstream said \x1b[31mno\x1b[0m\x00 (code 7)\r")
-    assert await balance(billing, 809) == 10
+    assert await balance(billing, tg(809)) == 10
 
 
 async def test_replicas_take_turns_at_the_periodic_repair(job_env, redis):
@@ -217,37 +218,37 @@ async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
 ):
     from common.errors import Unavailable
 
-    await user_with(billing, billing_admin, 810, 10)
+    await user_with(billing, billing_admin, tg(810), 10)
     async with domain(job_env) as found:
-        row = await saved_not_charged(found, 810, "k")
+        row = await saved_not_charged(found, tg(810), "k")
         # Another attempt at the same job held the price, then was refused and removed
         # the job (its refusal raced with a top-up): this attempt finds the hold again.
-        await found.billing.reserve(810, 1, str(row.id))
+        await found.billing.reserve(tg(810), 1, str(row.id))
         await found.store.delete_creating(row.id)
         with pytest.raises(Unavailable, match="withdrawn"):
             await found.jobs.charge_and_queue(row)
     assert await db.fetchval("SELECT status FROM billing.reservations") == "released"
-    assert await balance(billing, 810) == 10
+    assert await balance(billing, tg(810)) == 10
 
 
 async def test_removing_a_job_never_removes_one_that_was_charged_meanwhile(
     billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 811, 0)
+    await user_with(billing, billing_admin, tg(811), 0)
     async with domain(job_env) as found:
         job_id = uuid.uuid4()
         key = f"jobs/{job_id}/input.png"
-        row = await saved_not_charged(found, 811, "k", id=job_id, kind="edit", input_key=key)
+        row = await saved_not_charged(found, tg(811), "k", id=job_id, kind="edit", input_key=key)
         await found.objects.put(key, png(), "image/png")
         # CreateJob's hold was refused (no credits); before it removes the job, the
         # user tops up and the reconciler charges and queues the job.
-        await user_with(billing, billing_admin, 811, 10)
+        await user_with(billing, billing_admin, tg(811), 10)
         await age(db, 60)
         await found.reconciler.reconcile()
         assert not await found.jobs.discard(row)
         assert key in await found.objects.keys(f"jobs/{job_id}/")
     assert await db.fetchval("SELECT status FROM jobs.jobs") == "queued"
-    assert await balance(billing, 811) == 10 - 1
+    assert await balance(billing, tg(811)) == 10 - 1
 
 
 async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
@@ -255,25 +256,25 @@ async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
 ):
     from billing_svc.reservations import Reservations
 
-    await user_with(billing, billing_admin, 812, 10)
+    await user_with(billing, billing_admin, tg(812), 10)
     async with domain(job_env) as found:
-        row = await saved_not_charged(found, 812, "k")
+        row = await saved_not_charged(found, tg(812), "k")
         # The hold was made but its answer lost, and billing stayed out of reach a day.
-        await found.billing.reserve(812, 1, str(row.id))
+        await found.billing.reserve(tg(812), 1, str(row.id))
         await db.execute("UPDATE billing.reservations SET expires_at = now() - interval '1 s'")
         assert await Reservations(db).sweep_expired() == 1
         await age(db, 60)
         await found.reconciler.reconcile()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
-    assert await balance(billing, 812) == 10
+    assert await balance(billing, tg(812)) == 10
 
 
 async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
     jobs, billing, billing_admin, job_env, db
 ):
-    await user_with(billing, billing_admin, 813, 10)
-    broken = (await jobs.CreateJob(request(813, "broken"))).job
-    fine = (await jobs.CreateJob(request(813, "fine"))).job
+    await user_with(billing, billing_admin, tg(813), 10)
+    broken = (await jobs.CreateJob(request(tg(813), "broken"))).job
+    fine = (await jobs.CreateJob(request(tg(813), "fine"))).job
     async with domain(job_env) as found:
         for job in (broken, fine):
             claimed = await found.store.claim(uuid.UUID(job.id), "a-worker-that-died")
@@ -284,7 +285,7 @@ async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
         await age(db, 60)
         await found.reconciler.reconcile()
         # A job queued by a release without hold_until gets one on the next pass.
-        queued = (await jobs.CreateJob(request(813, "queued"))).job
+        queued = (await jobs.CreateJob(request(tg(813), "queued"))).job
         await db.execute("UPDATE jobs.jobs SET hold_until = NULL WHERE id = $1",
                          uuid.UUID(queued.id))  # fmt: skip
         await found.reconciler.reconcile()

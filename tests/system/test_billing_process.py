@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devstack.embedded import free_port, wait_for_port
+from tests.support.ids import tg
 from tests.support.settings import SERVICE_TOKEN
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
@@ -94,7 +95,7 @@ async def test_grpcurl_lists_the_services_and_calls_with_the_credential(billing_
     health = grpcurl(address, "grpc.health.v1.Health/Check")
     assert json.loads(health.stdout)["status"] == "SERVING"
 
-    await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=77))
+    await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(77)))
     call = ["-d", '{"telegram_id": 77}', address, "mediabot.billing.v1.BillingService/GetBalance"]
     answer = grpcurl("-H", f"authorization: Bearer {SERVICE_TOKEN}", *call)
     assert answer.returncode == 0, answer.stderr

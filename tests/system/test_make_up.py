@@ -19,6 +19,7 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
 from devstack.embedded import free_ports
+from tests.support.ids import tg
 from tests.support.jobs import request, wait_for_status
 
 ENGINES = ("DATABASE_URL", "REDIS_URL", "MINIO_ENDPOINT", "PROVIDER", "GEMINI_API_KEY")
@@ -54,8 +55,8 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         try:
             billing = authorized(billing_pb2_grpc.BillingServiceStub(to_billing), token)
             jobs = authorized(jobs_pb2_grpc.JobServiceStub(to_jobs), token)
-            await billing.EnsureUser(bpb.EnsureUserRequest(telegram_id=42))
-            created = (await jobs.CreateJob(request(42, "a lighthouse at dawn"))).job
+            await billing.EnsureUser(bpb.EnsureUserRequest(telegram_id=tg(42)))
+            created = (await jobs.CreateJob(request(tg(42), "a lighthouse at dawn"))).job
             done = await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED, seconds=60)
             assert done.results[0].mime_type == "image/png"
         finally:
