@@ -16,8 +16,9 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from common.decoding import Undecodable, refuse, tolerant
 from common.errors import DEPENDENCY_ERRORS, DomainError
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ class Guard:
     Every RPC needs `authorization: Bearer <token>`: the service token for the
     ordinary calls, the admin token for the admin ones (it also opens the
     ordinary calls). `guard` wraps each RPC method of a servicer; that costs
-    less per call than a grpc.aio interceptor, which rebuilds handlers.
+    less per call than a grpc.aio interceptor, which rebuilds handlers. A
+    request whose bytes did not parse (common/decoding.py) is refused as
+    INVALID_ARGUMENT once the credential passed.
     """
 
     def __init__(self, credentials: Credentials) -> None:
@@ -82,6 +85,8 @@ class Guard:
             actor = self._check(context, admin_only)
             if actor is None:
                 await context.abort(context.code(), context.details())
+            if isinstance(request, Undecodable):
+                await refuse(request, context)
             current_actor.set(actor)  # type: ignore[arg-type]
             try:
                 return await method(request, context)
@@ -97,6 +102,8 @@ class Guard:
             actor = self._check(context, admin_only)
             if actor is None:
                 await context.abort(context.code(), context.details())
+            if isinstance(request, Undecodable):
+                await refuse(request, context)
             current_actor.set(actor)  # type: ignore[arg-type]
             try:
                 async for item in method(request, context):
@@ -187,14 +194,18 @@ def create_grpc_server(
         ],
     )
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Handlers are added through `tolerant`, so bytes that are not a valid
+    # request are refused without a traceback (common/decoding.py).
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, tolerant(server, guarded=False))
     for binding in bindings:
         methods = binding.descriptor.methods_by_name
         guard.guard(binding.servicer, methods, binding.admin_methods)
-        binding.add_to_server(binding.servicer, server)
+        binding.add_to_server(binding.servicer, tolerant(server))
     names = [b.full_name for b in bindings]
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    # What reflection.enable_server_reflection does for an aio server.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
+        tolerant(server, guarded=False),
     )
     try:
         port = server.add_insecure_port(address)
