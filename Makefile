@@ -37,11 +37,12 @@ proto-check: $(STAMP) ## fail when gen/ is not what `make proto` makes
 	git diff --exit-code --stat -- gen || { echo "gen/ is stale: run make proto and commit it" >&2; exit 1; }
 	test -z "$$(git status --porcelain -- gen)" || { echo "gen/ has untracked files: run make proto and commit it" >&2; exit 1; }
 
-lint: proto-check ## buf lint, ruff, mypy, and a fresh gen/
+lint: proto-check ## buf lint, ruff, mypy, import rules, and a fresh gen/
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) ## run the benchmarks and print their tables
 	$(PY) -m benchmarks

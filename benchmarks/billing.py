@@ -38,8 +38,8 @@ async def _direct(url: str) -> Result:
     run = uuid.uuid4().hex
 
     async def pair(i: int) -> None:
-        row, _, _ = await reservations.reserve(i % USERS + 1, 1, f"d{run}{i}", "bench", 0)
-        await reservations.capture(str(row["id"]))
+        row, _, _ = await reservations.reserve(i % USERS + 1, 1, f"d{run}{i}", "bench", 0, "bench")
+        await reservations.capture(str(row["id"]), "bench")
 
     try:
         await run_concurrently("warm-up", pair, CALLERS, 500)

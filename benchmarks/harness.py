@@ -15,9 +15,10 @@ from pathlib import Path
 
 import asyncpg
 
-from common.db import asyncpg_dsn
-from common.migrate import upgrade
+from common.server.db import asyncpg_dsn
+from common.server.migrate import upgrade
 from devstack.embedded import Embedded, free_port, wait_for_port
+from devstack.services import MIGRATIONS
 
 SECRETS = {
     "SERVICE_TOKEN": "bench-service-token-0123456789",
@@ -83,7 +84,7 @@ def engines(data_dir: Path) -> Iterator[dict[str, str]]:
         base, _, query = asyncpg_dsn(server).partition("?")
         url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
         try:
-            upgrade(url)
+            upgrade(url, MIGRATIONS)
             yield {**SECRETS, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
         finally:
             asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

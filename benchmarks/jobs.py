@@ -51,7 +51,7 @@ from benchmarks.harness import (
 )
 from common.clients import authorized, channel
 from devstack.embedded import Embedded
-from job_svc.events import publish
+from job_svc.events import publish_message
 from job_svc.queue import LANES, stream
 
 USERS = 1000
@@ -659,7 +659,7 @@ async def _publish_events(
             event.version = EVENT_VERSION_BASE + i
             event.progress = 1 + i % 98
             event.error = f"bench:{time.time():.6f}"
-            await publish(redis, event)
+            await publish_message(redis, event)
             sent += 1
         return sent, time.perf_counter() - begin
     finally:
@@ -752,7 +752,7 @@ async def _fan_out(stack: Stack, address: str, service_pid: int) -> Rows:
     table.add("seconds to open every stream", open_seconds)
     table.add("streams that ended early", early)
     table.notes += [
-        "events are Job messages published by the benchmark with job_svc.events.publish on",
+        "events are Job messages published by the benchmark with job_svc.events.publish_message on",
         "the channel workers use (status RUNNING, version above any real one), each stamped",
         "with its publish time; watchers subtract it from their receive time (same host).",
         "The jobs are real RUNNING jobs of a worker (LOCAL_LATENCY_SECONDS=600).",

@@ -4,8 +4,8 @@ import uvloop
 
 from billing_svc.server import create_server
 from billing_svc.settings import BillingSettings
-from common.grpc_server import run_until_signalled
 from common.logs import setup_logging
+from common.server.rpc import run_until_signalled
 from common.settings import load_settings
 
 

@@ -8,7 +8,7 @@ import asyncpg
 
 from billing_svc.store import apply_entry, audit
 from common import validate
-from common.errors import FailedPrecondition, InvalidArgument, NotFound
+from common.errors import Conflict, IdempotencyKeyReused, InvalidArgument, UserNotFound
 
 LANGUAGES = ("en", "ru")
 
@@ -40,7 +40,12 @@ class Accounts:
         self._free_credits = free_credits
 
     async def ensure(
-        self, telegram_id: int, username: str, language_code: str, referral_code: str
+        self,
+        telegram_id: int,
+        username: str,
+        language_code: str,
+        referral_code: str,
+        actor: str,
     ) -> tuple[asyncpg.Record, bool]:
         """Create the user once (free credits, referrer), else refresh the username."""
         validate.telegram_id(telegram_id)
@@ -82,7 +87,7 @@ class Accounts:
                 )
             if self._free_credits:
                 await apply_entry(
-                    conn, telegram_id, self._free_credits, "free", "", f"free:{telegram_id}"
+                    conn, telegram_id, self._free_credits, "free", "", f"free:{telegram_id}", actor
                 )
             return await self._get(conn, telegram_id), True
 
@@ -99,14 +104,16 @@ class Accounts:
             telegram_id,
         )
         if row is None:
-            raise NotFound(f"user {telegram_id} not found")
+            raise UserNotFound(f"user {telegram_id} not found", telegram_id=telegram_id)
         return row
 
     async def update(self, telegram_id: int, language: str) -> asyncpg.Record:
         """Change the interface language (empty keeps it)."""
         validate.telegram_id(telegram_id)
         if language and language not in LANGUAGES:
-            raise InvalidArgument(f"language must be one of {', '.join(LANGUAGES)}")
+            raise InvalidArgument(
+                f"language must be one of {', '.join(LANGUAGES)}", field="language"
+            )
         async with self._pool.acquire() as conn:
             if language:
                 await conn.execute(
@@ -164,7 +171,7 @@ class Accounts:
                 banned,
             )
             if not updated:
-                raise NotFound(f"user {telegram_id} not found")
+                raise UserNotFound(f"user {telegram_id} not found", telegram_id=telegram_id)
             await audit(conn, actor, "ban" if banned else "unban", telegram_id, reason=reason)
             return await self._get(conn, telegram_id)
 
@@ -172,7 +179,7 @@ class Accounts:
         """Add (or, when negative, remove) credits by hand; idempotent on `key`."""
         validate.telegram_id(telegram_id)
         if amount == 0:
-            raise InvalidArgument("amount must not be zero")
+            raise InvalidArgument("amount must not be zero", field="amount")
         validate.int_range(amount, "amount", -1_000_000, 1_000_000)
         reason = validate.text(reason, "reason", max_len=200, required=True)
         ledger_key = f"grant:{validate.key(key)}"
@@ -184,8 +191,9 @@ class Accounts:
                 )
                 if earlier is not None:
                     if (earlier["telegram_id"], earlier["amount"]) != (telegram_id, amount):
-                        raise FailedPrecondition(
-                            "idempotency_key was already used for a different grant"
+                        raise IdempotencyKeyReused(
+                            "idempotency_key was already used for a different grant",
+                            field="idempotency_key",
                         )
                     return int(
                         await conn.fetchval(
@@ -196,10 +204,10 @@ class Accounts:
                 try:
                     async with conn.transaction():
                         balance = await apply_entry(
-                            conn, telegram_id, amount, "grant", reason, ledger_key
+                            conn, telegram_id, amount, "grant", reason, ledger_key, actor
                         )
                         await audit(conn, actor, "grant", telegram_id, amount=amount, reason=reason)
                         return balance
                 except asyncpg.UniqueViolationError:
                     continue  # a concurrent call with the same key won; read its result
-        raise FailedPrecondition("grant could not be applied; try again")
+        raise Conflict("grant could not be applied; try again")

@@ -15,9 +15,23 @@ from enum import StrEnum
 import asyncpg
 
 from billing_svc.settings import BillingSettings
-from billing_svc.store import apply_entry, audit
+from billing_svc.store import SYSTEM, apply_entry, audit
 from common import validate
-from common.errors import FailedPrecondition, InvalidArgument, NotFound
+from common.errors import (
+    AccountBlocked,
+    ChargeForeign,
+    InvalidArgument,
+    InvoiceForeign,
+    InvoiceInvalid,
+    PaymentNotFound,
+    PriceChanged,
+    ProductNotFound,
+    ProductWithdrawn,
+    RefundCreditsSpent,
+    UserNotFound,
+    WrongCurrency,
+    WrongPrice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +107,10 @@ class InvoiceSigner:
         """The (user, product, stars) a genuine payload binds, else FailedPrecondition."""
         parts = payload.split(":")
         if len(payload) > 128 or len(parts) != 4 or not parts[0].isdigit():
-            raise InvalidArgument("invoice payload is not one of ours")
+            raise InvalidArgument("invoice payload is not one of ours", field="invoice_payload")
         body, mac = payload.rpartition(":")[::2]
         if not hmac.compare_digest(mac, self._mac(body)) or not parts[2].isdigit():
-            raise FailedPrecondition("invoice payload is not genuine")
+            raise InvoiceInvalid("invoice payload is not genuine")
         return int(parts[0]), parts[1], int(parts[2])
 
 
@@ -112,7 +126,9 @@ class Payments:
     def product(self, product_id: str) -> Product:
         product = self.products.get(product_id)
         if product is None:
-            raise NotFound(f"product {product_id[:64]!r} is not on sale")
+            raise ProductNotFound(
+                f"product {product_id[:64]!r} is not on sale", product_id=product_id[:64]
+            )
         return product
 
     async def invoice(self, telegram_id: int, product_id: str) -> tuple[Product, str]:
@@ -128,22 +144,24 @@ class Payments:
                 "SELECT banned FROM billing.accounts WHERE telegram_id = $1", telegram_id
             )
         if banned is None:
-            raise NotFound(f"user {telegram_id} not found")
+            raise UserNotFound(f"user {telegram_id} not found", telegram_id=telegram_id)
         if banned:
-            raise FailedPrecondition("this account is blocked and cannot make purchases")
+            raise AccountBlocked("this account is blocked and cannot make purchases")
 
     def _check_order(self, telegram_id: int, payload: str, currency: str, total: int) -> Product:
         validate.telegram_id(telegram_id)
         owner, product_id, stars = self._signer.verify(payload)
         if owner != telegram_id:
-            raise FailedPrecondition("this invoice was issued to another user")
+            raise InvoiceForeign("this invoice was issued to another user")
         if currency != CURRENCY:
-            raise FailedPrecondition(f"payments are accepted in Telegram Stars ({CURRENCY}) only")
+            raise WrongCurrency(
+                f"payments are accepted in Telegram Stars ({CURRENCY}) only", currency=CURRENCY
+            )
         product = self.products.get(product_id)
         if product is None:
-            raise FailedPrecondition("this product is no longer on sale")
+            raise ProductWithdrawn("this product is no longer on sale")
         if total != stars:
-            raise FailedPrecondition(f"the price is {stars} Stars, not {total}")
+            raise WrongPrice(f"the price is {stars} Stars, not {total}", price=stars, paid=total)
         return product
 
     async def pre_checkout(
@@ -152,7 +170,7 @@ class Payments:
         """Accept a checkout only for a genuine, current order of a user who may buy."""
         product = self._check_order(telegram_id, payload, currency, total)
         if total != product.price_stars:
-            raise FailedPrecondition("the price has changed; please open a new invoice")
+            raise PriceChanged("the price has changed; please open a new invoice")
         await self._buyer(telegram_id)
         return product
 
@@ -166,6 +184,7 @@ class Payments:
         provider_charge_id: str,
         subscription_expiration: int,
         is_recurring: bool,
+        actor: str,
     ) -> tuple[asyncpg.Record, int, bool]:
         """Record a successful payment and credit it once per charge id.
 
@@ -190,7 +209,7 @@ class Payments:
                 return await self._replayed(conn, charge_id, telegram_id)
             kind = "purchase" if product.kind is ProductKind.PACK else "subscription"
             balance = await apply_entry(
-                conn, telegram_id, product.credits, kind, charge_id, f"payment:{charge_id}"
+                conn, telegram_id, product.credits, kind, charge_id, f"payment:{charge_id}", actor
             )
             if product.kind is not ProductKind.PACK:
                 await self._extend_subscription(conn, telegram_id, product, charge_id,
@@ -208,7 +227,7 @@ class Payments:
             "SELECT * FROM billing.payments WHERE charge_id = $1", charge_id
         )
         if payment["telegram_id"] != telegram_id:
-            raise FailedPrecondition("this charge id belongs to another user's payment")
+            raise ChargeForeign("this charge id belongs to another user's payment")
         balance = await conn.fetchval(
             "SELECT balance FROM billing.accounts WHERE telegram_id = $1", telegram_id
         )
@@ -272,8 +291,8 @@ class Payments:
         if referrer is None:
             return
         await apply_entry(conn, referrer, self._referral_reward, "referral", str(telegram_id),
-                          f"referral:{telegram_id}")  # fmt: skip
-        await audit(conn, "system", "referral_reward", referrer, referred_id=telegram_id,
+                          f"referral:{telegram_id}", SYSTEM)  # fmt: skip
+        await audit(conn, SYSTEM, "referral_reward", referrer, referred_id=telegram_id,
                     charge_id=charge_id, credits=self._referral_reward)  # fmt: skip
 
     async def refund(self, charge_id: str, reason: str, actor: str) -> tuple[asyncpg.Record, int]:
@@ -294,7 +313,9 @@ class Payments:
                 "SELECT * FROM billing.payments WHERE charge_id = $1 FOR UPDATE", charge_id
             )
             if payment is None:
-                raise NotFound(f"payment {charge_id[:64]!r} not found")
+                raise PaymentNotFound(
+                    f"payment {charge_id[:64]!r} not found", charge_id=charge_id[:64]
+                )
             if payment["refunded_at"] is not None:  # a retry: what the refund took back
                 debited = await conn.fetchval(
                     "SELECT coalesce(-sum(amount), 0) FROM billing.ledger "
@@ -315,12 +336,14 @@ class Payments:
             credits = payment["credits_granted"] + int(allowances)
             if credits:
                 if balance < credits:
-                    raise FailedPrecondition(
+                    raise RefundCreditsSpent(
                         f"the {credits} credits of this payment are partly spent "
-                        f"(balance {balance}); refund refused"
+                        f"(balance {balance}); refund refused",
+                        credits=credits,
+                        balance=balance,
                     )
                 await apply_entry(conn, owner, -credits, "refund", charge_id,
-                                  f"refund:{charge_id}")  # fmt: skip
+                                  f"refund:{charge_id}", actor)  # fmt: skip
             await self._drop_period(conn, owner, charge_id)
             await self._take_back_referral(conn, payment, actor)
             refunded = await conn.fetchrow(
@@ -395,7 +418,7 @@ class Payments:
         taken = min(amount, held)
         if taken > 0:
             await apply_entry(conn, referrer, -taken, "referral", str(referred),
-                              f"referral:{referred}:refund")  # fmt: skip
+                              f"referral:{referred}:refund", actor)  # fmt: skip
         await audit(conn, actor, "referral_reward_reversed", referrer, referred_id=referred,
                     charge_id=payment["charge_id"], reward=amount, credits=taken)  # fmt: skip
 
@@ -451,7 +474,7 @@ class Payments:
                             continue
                         key = f"allowance:{row['charge_id']}:{row['n']}"
                         await apply_entry(conn, row["telegram_id"], allowance, "subscription",
-                                          "allowance", key)  # fmt: skip
+                                          "allowance", key, SYSTEM)  # fmt: skip
                 except asyncpg.UniqueViolationError:
                     continue  # another sweeper granted this window a moment ago
                 granted += 1
@@ -470,6 +493,7 @@ def _expiration(value: int) -> datetime | None:
     now = int(time.time())
     if not now - MAX_EXPIRATION_DISTANCE <= value <= now + MAX_EXPIRATION_DISTANCE:
         raise InvalidArgument(
-            "subscription_expiration_date must be 0 or a Unix time within 10 years of now"
+            "subscription_expiration_date must be 0 or a Unix time within 10 years of now",
+            field="subscription_expiration_date",
         )
     return datetime.fromtimestamp(value, UTC)

@@ -7,10 +7,16 @@ import uuid
 
 import asyncpg
 
-from billing_svc.store import apply_entry, audit
+from billing_svc.store import SYSTEM, apply_entry, audit
 from common import validate
-from common.errors import AlreadyExists, FailedPrecondition, NotFound
-from common.grpc_server import current_actor
+from common.errors import (
+    AccountBlocked,
+    HoldCaptured,
+    HoldReleased,
+    IdempotencyKeyReused,
+    ReservationNotFound,
+    UserNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class Reservations:
         self._pool = pool
 
     async def reserve(
-        self, telegram_id: int, amount: int, key: str, purpose: str, ttl_seconds: int
+        self, telegram_id: int, amount: int, key: str, purpose: str, ttl_seconds: int, actor: str
     ) -> tuple[asyncpg.Record, int, bool]:
         """Debit `amount` into a hold; the same key returns the first hold.
         A banned user's credits cannot be held. Returns the hold, the balance
@@ -69,10 +75,18 @@ class Reservations:
                         _INSERT, uuid.uuid4(), telegram_id, amount, key, purpose, float(ttl)
                     )
                 except asyncpg.ForeignKeyViolationError:
-                    raise NotFound(f"user {telegram_id} not found") from None
+                    raise UserNotFound(
+                        f"user {telegram_id} not found", telegram_id=telegram_id
+                    ) from None
                 if row is not None:
                     balance = await apply_entry(
-                        conn, telegram_id, -amount, "reserve", str(row["id"]), f"reserve:{key}"
+                        conn,
+                        telegram_id,
+                        -amount,
+                        "reserve",
+                        str(row["id"]),
+                        f"reserve:{key}",
+                        actor,
                     )
                     return row, balance, row["pro"]
             return await self._replay(conn, telegram_id, amount, key)
@@ -85,9 +99,12 @@ class Reservations:
             f"SELECT {COLUMNS} FROM billing.reservations WHERE idempotency_key = $1", key
         )
         if row is None:  # nothing conflicted: the insert was refused
-            raise FailedPrecondition("this account is blocked; its credits cannot be spent")
+            raise AccountBlocked("this account is blocked; its credits cannot be spent")
         if (row["telegram_id"], row["amount"]) != (telegram_id, amount):
-            raise AlreadyExists("idempotency_key was already used for a different reservation")
+            raise IdempotencyKeyReused(
+                "idempotency_key was already used for a different reservation",
+                field="idempotency_key",
+            )
         account = await conn.fetchrow(
             "SELECT balance, coalesce(pro_until > now(), false) AS pro FROM billing.accounts "
             "WHERE telegram_id = $1",
@@ -95,19 +112,21 @@ class Reservations:
         )
         return row, int(account["balance"]), account["pro"]
 
-    async def capture(self, reservation_id: str) -> asyncpg.Record:
+    async def capture(self, reservation_id: str, actor: str) -> asyncpg.Record:
         """Make a hold final; capturing twice is harmless, capturing a released one is refused."""
         rid = validate.uuid_text(reservation_id, "reservation_id")
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(_CAPTURE, rid, current_actor.get())
+            row = await conn.fetchrow(_CAPTURE, rid, actor)
             if row is not None:
                 return row
             row = await self._fetch(conn, rid)
             if row["status"] == "released":
-                raise FailedPrecondition("reservation was already released; it cannot be captured")
+                raise HoldReleased("reservation was already released; it cannot be captured")
             return row
 
-    async def release(self, reservation_id: str, reason: str) -> tuple[asyncpg.Record, int]:
+    async def release(
+        self, reservation_id: str, reason: str, actor: str
+    ) -> tuple[asyncpg.Record, int]:
         """Refund a hold exactly once; releasing a captured one is refused."""
         rid = validate.uuid_text(reservation_id, "reservation_id")
         reason = validate.text(reason, "reason", max_len=200)
@@ -126,11 +145,12 @@ class Reservations:
                         "release",
                         reason or str(rid),
                         f"release:{rid}",
+                        actor,
                     )
                     return row, balance
             row = await self._fetch(conn, rid)
             if row["status"] == "captured":
-                raise FailedPrecondition("reservation was already captured; it cannot be released")
+                raise HoldCaptured("reservation was already captured; it cannot be released")
             balance = await conn.fetchval(
                 "SELECT balance FROM billing.accounts WHERE telegram_id = $1", row["telegram_id"]
             )
@@ -150,15 +170,14 @@ class Reservations:
             if row is not None:
                 return row
             row = await self._fetch(conn, rid)
-            raise FailedPrecondition(
-                f"reservation is already {row['status']}; it cannot be extended"
-            )
+            settled = HoldCaptured if row["status"] == "captured" else HoldReleased
+            raise settled(f"reservation is already {row['status']}; it cannot be extended")
 
     @staticmethod
     async def _fetch(conn: asyncpg.Connection, rid: uuid.UUID) -> asyncpg.Record:
         row = await conn.fetchrow(f"SELECT {COLUMNS} FROM billing.reservations WHERE id = $1", rid)
         if row is None:
-            raise NotFound(f"reservation {rid} not found")
+            raise ReservationNotFound(f"reservation {rid} not found", reservation_id=rid)
         return row
 
     async def sweep_expired(self, batch: int = 100) -> int:
@@ -183,10 +202,11 @@ class Reservations:
                         "release",
                         "expired",
                         f"release:{row['id']}",
+                        SYSTEM,
                     )
                     await audit(
                         conn,
-                        "system",
+                        SYSTEM,
                         "reservation_expired",
                         row["telegram_id"],
                         reservation_id=row["id"],

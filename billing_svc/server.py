@@ -10,8 +10,8 @@ from billing_svc.reports import Reports
 from billing_svc.reservations import Reservations
 from billing_svc.servicer import ADMIN_METHODS, BillingServicer
 from billing_svc.settings import BillingSettings
-from common.db import create_pool
-from common.grpc_server import Credentials, Service, ServiceBinding, create_grpc_server, every
+from common.server.db import create_pool
+from common.server.rpc import Credentials, Service, ServiceBinding, create_grpc_server, every
 
 SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"]
 

@@ -13,7 +13,7 @@ from billing_svc.reports import Reports
 from billing_svc.reservations import Reservations
 from common import validate
 from common.convert import next_token, timestamp
-from common.grpc_server import current_actor
+from common.server.rpc import current_actor
 
 ADMIN_METHODS = (
     "GetStats", "FindUsers", "GrantCredits", "SetBanned", "ListAuditLog", "ListPayments",
@@ -105,7 +105,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: pb.EnsureUserRequest, context: grpc.aio.ServicerContext
     ) -> pb.EnsureUserResponse:
         row, created = await self._accounts.ensure(
-            request.telegram_id, request.username, request.language_code, request.referral_code
+            request.telegram_id,
+            request.username,
+            request.language_code,
+            request.referral_code,
+            current_actor.get(),
         )
         return pb.EnsureUserResponse(user=user_message(row), created=created)
 
@@ -160,6 +164,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             request.idempotency_key,
             request.purpose,
             request.ttl_seconds,
+            current_actor.get(),
         )
         return pb.ReserveCreditsResponse(
             reservation=reservation_message(row),
@@ -170,13 +175,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def CaptureReservation(
         self, request: pb.CaptureReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.CaptureReservationResponse:
-        row = await self._reservations.capture(request.reservation_id)
+        row = await self._reservations.capture(request.reservation_id, current_actor.get())
         return pb.CaptureReservationResponse(reservation=reservation_message(row))
 
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseReservationResponse:
-        row, balance = await self._reservations.release(request.reservation_id, request.reason)
+        row, balance = await self._reservations.release(
+            request.reservation_id, request.reason, current_actor.get()
+        )
         return pb.ReleaseReservationResponse(reservation=reservation_message(row), balance=balance)
 
     async def ExtendReservation(
@@ -227,6 +234,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             request.provider_payment_charge_id,
             request.subscription_expiration_date,
             request.is_recurring,
+            current_actor.get(),
         )
         return pb.CompletePaymentResponse(
             payment=payment_message(payment), balance=balance, already_completed=replayed

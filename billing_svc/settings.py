@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings import CommonSettings, Secret
+from common.server.settings import ServiceSettings
+from common.settings import Secret
 
 
-class BillingSettings(CommonSettings):
+class BillingSettings(ServiceSettings):
     """Everything billing_svc reads from the environment."""
 
     #: Credits a new user gets once.

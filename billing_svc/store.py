@@ -8,8 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from common.errors import FailedPrecondition, NotFound
-from common.grpc_server import current_actor
+from common.errors import InsufficientCredits, UserNotFound
+
+#: The actor of what billing does on its own: sweeps, allowances, referral rewards.
+SYSTEM = "system"
 
 #: One statement (one round trip): the balance, its ledger entry and the audit
 #: record of the movement (action `credits:<kind>`) change together or not at all.
@@ -35,24 +37,32 @@ SELECT balance_after FROM entry
 
 
 async def apply_entry(
-    conn: asyncpg.Connection, telegram_id: int, amount: int, kind: str, reference: str, key: str
+    conn: asyncpg.Connection,
+    telegram_id: int,
+    amount: int,
+    kind: str,
+    reference: str,
+    key: str,
+    actor: str,
 ) -> int:
     """Move `amount` credits on an account and record it in the ledger and the
-    audit log (as the current RPC's actor); returns the new balance.
+    audit log (as done by `actor`); returns the new balance.
 
     Must run inside the caller's transaction. The ledger's unique key makes a
     second write of the same movement fail instead of counting twice.
     """
     balance: int | None = await conn.fetchval(
-        _APPLY_ENTRY, telegram_id, amount, kind, reference, key, current_actor.get()
+        _APPLY_ENTRY, telegram_id, amount, kind, reference, key, actor
     )
     if balance is None:
-        exists = await conn.fetchval(
-            "SELECT 1 FROM billing.accounts WHERE telegram_id = $1", telegram_id
+        held = await conn.fetchval(
+            "SELECT balance FROM billing.accounts WHERE telegram_id = $1", telegram_id
         )
-        if not exists:
-            raise NotFound(f"user {telegram_id} not found")
-        raise FailedPrecondition("not enough credits")
+        if held is None:
+            raise UserNotFound(f"user {telegram_id} not found", telegram_id=telegram_id)
+        raise InsufficientCredits(
+            f"not enough credits: {held} left, {-amount} needed", balance=held, required=-amount
+        )
     return balance
 
 

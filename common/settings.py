@@ -1,4 +1,10 @@
-"""Settings read from the environment (and `.env`), validated once at start."""
+"""Settings read from the environment (and `.env`), validated once at start.
+
+In layers: what every process has (`CommonSettings`), what a client process adds
+(`ClientSettings`: the bot and the web app), and what a service adds
+(`common.server.settings.ServiceSettings`: database, pool, Redis). A client
+has no database setting at all.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +28,10 @@ Secret = Annotated[SecretStr, AfterValidator(_long_enough)]
 
 
 class CommonSettings(BaseSettings):
-    """What every mediabot process needs: where things are and the credentials."""
+    """What every mediabot process needs: where the services are and the credentials."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
-    #: Postgres the services keep their schemas in (asyncpg URL).
-    DATABASE_URL: str = "postgresql://postgres@127.0.0.1:5432/mediabot"
-    #: Redis for queues, events, limits and sessions.
-    REDIS_URL: str = "redis://127.0.0.1:6379/0"
     #: Where billing_svc listens and where its clients call it.
     BILLING_GRPC_ADDR: str = "127.0.0.1:50051"
     #: Where job_svc listens and where its clients call it.
@@ -38,12 +40,20 @@ class CommonSettings(BaseSettings):
     SERVICE_TOKEN: Secret
     #: Credential of the admin RPCs (required).
     ADMIN_API_TOKEN: Secret
-    #: Telegram ids of the admins, comma separated.
-    ADMIN_IDS: Annotated[list[int], NoDecode] = []
     #: DEBUG, INFO, WARNING or ERROR.
     LOG_LEVEL: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
-    #: Connections each service keeps open to Postgres.
-    DB_POOL_SIZE: int = Field(default=20, ge=1, le=500)
+
+
+class ClientSettings(CommonSettings):
+    """What the bot and the web app add: their own Redis state, the admins, the
+    secret of the cabinet's signed links."""
+
+    #: Redis for the bot's dialogs and the web app's sessions.
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    #: Telegram ids of the admins, comma separated.
+    ADMIN_IDS: Annotated[list[int], NoDecode] = []
+    #: Signs the cabinet links the bot hands out (required, shared by bot and web app).
+    WEBAPP_SECRET: Secret
 
     @field_validator("ADMIN_IDS", mode="before")
     @classmethod

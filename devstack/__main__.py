@@ -16,36 +16,38 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from dotenv import dotenv_values
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from common.db import asyncpg_dsn, redacted
-from common.migrate import upgrade
+from common.server.db import asyncpg_dsn, redacted
+from common.server.migrate import upgrade
+from common.settings import CommonSettings
 from devstack.embedded import Embedded, wait_for_port
+from devstack.services import MIGRATIONS, PROCESSES
 
 DATA = Path(".data")
 SECRETS = DATA / "dev-secrets.env"
 GENERATED = ("SERVICE_TOKEN", "ADMIN_API_TOKEN", "INVOICE_SECRET", "WEBAPP_SECRET",
              "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")  # fmt: skip
 
-#: What `up` runs, in order: (name, module, address setting or None).
-PROCESSES = [
-    ("billing", "billing_svc", "BILLING_GRPC_ADDR"),
-    ("jobs", "job_svc", "JOBS_GRPC_ADDR"),
-    ("worker", "job_svc.worker", None),
-]
+
+def _default(settings: type[BaseSettings], name: str) -> Any:
+    """The default the processes themselves use for the setting `name`."""
+    return settings.model_fields[name].default
 
 
 class Configured(BaseSettings):
-    """The settings devstack needs to decide what to start."""
+    """The settings devstack needs to decide what to start: an engine whose
+    address is unset is started embedded; addresses default as the services'."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    model_config = CommonSettings.model_config
     DATABASE_URL: str = ""
     REDIS_URL: str = ""
-    BILLING_GRPC_ADDR: str = "127.0.0.1:50051"
-    JOBS_GRPC_ADDR: str = "127.0.0.1:50052"
+    BILLING_GRPC_ADDR: str = _default(CommonSettings, "BILLING_GRPC_ADDR")
+    JOBS_GRPC_ADDR: str = _default(CommonSettings, "JOBS_GRPC_ADDR")
     MINIO_ENDPOINT: str = ""
     PROVIDER: str = ""
     GEMINI_API_KEY: str = ""
@@ -98,7 +100,7 @@ def up() -> int:
             )
         if not configured.PROVIDER:
             env["PROVIDER"] = "gemini" if configured.GEMINI_API_KEY else "local"
-        upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL)
+        upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL, MIGRATIONS)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
             for name, module, address in PROCESSES:
@@ -159,7 +161,7 @@ def migrate() -> int:
     if not url:
         print("config error: DATABASE_URL: required for make migrate", file=sys.stderr)
         return 2
-    upgrade(url)
+    upgrade(url, MIGRATIONS)
     print("migrated", url.rpartition("@")[2])
     return 0
 

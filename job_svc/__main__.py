@@ -2,8 +2,8 @@
 
 import uvloop
 
-from common.grpc_server import run_until_signalled
 from common.logs import setup_logging
+from common.server.rpc import run_until_signalled
 from common.settings import load_settings
 from job_svc.server import create_server
 from job_svc.settings import JobSettings

@@ -12,14 +12,14 @@ import grpc
 from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
-from common.clients import authorized, channel
+from common.clients import authorized, channel, refusal
 from common.errors import (
     AlreadyExists,
-    DomainError,
     FailedPrecondition,
-    Internal,
+    HoldExpired,
     NotFound,
     Unavailable,
+    UpstreamRefused,
 )
 
 T = TypeVar("T")
@@ -34,11 +34,9 @@ PAYER_TTL_SECONDS = 2.0
 #: unknown, like UNAVAILABLE.
 CALL_SECONDS = 10.0
 
-_PASS_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-}
+#: Refusals of billing that job_svc passes on as they are (the named errors of
+#: their reasons: UserNotFound, AccountBlocked, InsufficientCredits, HoldReleased…).
+_PASS_THROUGH = (NotFound, FailedPrecondition, AlreadyExists)
 #: Billing refused the call as such: nothing changed, and the same call will be
 #: refused again. Every other status (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, …)
 #: leaves the outcome unknown: the call may have taken effect, and may be repeated.
@@ -87,12 +85,14 @@ class BillingClient:
         try:
             return await call
         except grpc.aio.AioRpcError as exc:
-            detail = exc.details() or exc.code().name
-            if exc.code() in _PASS_THROUGH:
-                raise _PASS_THROUGH[exc.code()](detail) from None
+            error = refusal(exc)
+            if isinstance(error, _PASS_THROUGH):
+                raise error from None
             if exc.code() in _REFUSED:
-                raise Internal(f"billing refused the call ({exc.code().name}): {detail}") from None
-            raise Unavailable(f"billing: {detail}") from None
+                raise UpstreamRefused(
+                    f"billing refused the call ({exc.code().name}): {error}"
+                ) from None
+            raise Unavailable(f"billing: {error}") from None
 
     async def payer(self, telegram_id: int) -> Payer:
         """Ban and tier of a user, remembered for PAYER_TTL_SECONDS.
@@ -115,9 +115,10 @@ class BillingClient:
     async def reserve(self, telegram_id: int, amount: int, job_id: str) -> Hold:
         """Hold the job's price; the key is the job id, so a retry holds once.
 
-        Billing refuses the hold of an unknown (NOT_FOUND) or banned
-        (FAILED_PRECONDITION) user. A retry more than a day after the first
-        attempt may find that hold already expired: that job cannot be charged.
+        Billing refuses the hold of an unknown (UserNotFound) or banned
+        (AccountBlocked) user, or one without the credits (InsufficientCredits).
+        A retry more than a day after the first attempt may find that hold
+        already expired: that job cannot be charged (HoldExpired).
         """
         answer = await self._call(
             self._stub.ReserveCredits(
@@ -132,7 +133,7 @@ class BillingClient:
         )
         held = answer.reservation
         if held.status != pb.RESERVATION_STATUS_HELD:
-            raise FailedPrecondition("the job could not be charged in time; please try again")
+            raise HoldExpired("the job could not be charged in time; please try again")
         expires_at = held.expires_at.ToDatetime(UTC)
         if expires_at < datetime.now(UTC) + timedelta(seconds=HOLD_TTL_SECONDS / 2):
             # A hold found again long after it was made: keep the sweeper off it.

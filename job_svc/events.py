@@ -17,6 +17,9 @@ import redis.asyncio as aioredis
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from redis.exceptions import RedisError
 
+from job_svc.messages import job_message
+from job_svc.model import Job
+
 log = logging.getLogger(__name__)
 
 EVENTS = "jobs:events"
@@ -33,12 +36,17 @@ def redis_client(url: str, connections: int = 64) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
-async def publish(redis: aioredis.Redis, job: pb.Job) -> None:
+async def publish(redis: aioredis.Redis, job: Job) -> None:
+    """Publish a change of a job."""
+    await publish_message(redis, job_message(job))
+
+
+async def publish_message(redis: aioredis.Redis, message: pb.Job) -> None:
     """Publish a change; a lost event is logged, as watchers re-read on their own."""
     try:
-        await redis.publish(EVENTS, job.SerializeToString())
+        await redis.publish(EVENTS, message.SerializeToString())
     except RedisError as exc:
-        log.warning("event not published", extra={"job": job.id, "error": repr(exc)})
+        log.warning("event not published", extra={"job": message.id, "error": repr(exc)})
 
 
 async def publish_cancel(redis: aioredis.Redis, job_id: str) -> None:

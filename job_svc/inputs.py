@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from common import validate
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, InvalidImage, InvalidOption
 from job_svc.providers import Provider, option_refusal
 
 MAX_PROMPT = 2000
@@ -36,8 +36,10 @@ def prompt(text: str) -> str:
 def image(data: bytes) -> InputImage:
     """A JPEG, PNG or WebP of at most 10 MB and 4096 px a side, fully decoded once."""
     if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidArgument(
-            f"the image is {len(data) / 1e6:.1f} MB; send at most {MAX_IMAGE_BYTES // 2**20} MB"
+        raise InvalidImage(
+            f"the image is {len(data) / 1e6:.1f} MB; send at most {MAX_IMAGE_BYTES // 2**20} MB",
+            max_bytes=MAX_IMAGE_BYTES,
+            max_side=MAX_IMAGE_SIDE,
         )
     try:
         with warnings.catch_warnings():
@@ -46,16 +48,26 @@ def image(data: bytes) -> InputImage:
                 kind = picture.format or ""
                 width, height = picture.size
                 if kind not in IMAGE_FORMATS:
-                    raise InvalidArgument("the image must be a JPEG, PNG or WebP")
+                    raise InvalidImage(
+                        "the image must be a JPEG, PNG or WebP",
+                        max_bytes=MAX_IMAGE_BYTES,
+                        max_side=MAX_IMAGE_SIDE,
+                    )
                 if max(width, height) > MAX_IMAGE_SIDE:
-                    raise InvalidArgument(
-                        f"the image is {width}×{height}; at most {MAX_IMAGE_SIDE} px a side"
+                    raise InvalidImage(
+                        f"the image is {width}×{height}; at most {MAX_IMAGE_SIDE} px a side",
+                        max_bytes=MAX_IMAGE_BYTES,
+                        max_side=MAX_IMAGE_SIDE,
                     )
                 picture.load()  # decodes every pixel: truncated files fail here
-    except InvalidArgument:
+    except InvalidImage:
         raise
     except Exception:
-        raise InvalidArgument("the input is not a readable JPEG, PNG or WebP image") from None
+        raise InvalidImage(
+            "the input is not a readable JPEG, PNG or WebP image",
+            max_bytes=MAX_IMAGE_BYTES,
+            max_side=MAX_IMAGE_SIDE,
+        ) from None
     return InputImage(data, IMAGE_FORMATS[kind], width, height)
 
 
@@ -67,11 +79,17 @@ def options(
     Only what the provider declares for the kind passes: Veo, for one, renders no square video.
     """
     if kind != "video" and duration_seconds:
-        raise InvalidArgument("duration_seconds applies to videos only")
+        raise InvalidArgument(
+            "duration_seconds applies to videos only", field="options.duration_seconds"
+        )
     accepted = provider.aspect_ratios.get(kind) or ("",)
     ratio = aspect_ratio or accepted[0]
     seconds = (duration_seconds or provider.video_durations[0]) if kind == "video" else None
     reason = option_refusal(provider, kind, ratio, seconds)
-    if reason is not None:
-        raise InvalidArgument(reason)
-    return ratio, seconds or 0
+    if reason is None:
+        return ratio, seconds or 0
+    ratios = provider.aspect_ratios.get(kind, ())
+    if ratio not in ratios:
+        raise InvalidOption(reason, field="options.aspect_ratio", accepted=",".join(ratios))
+    durations = ",".join(str(d) for d in sorted(provider.video_durations))
+    raise InvalidOption(reason, field="options.duration_seconds", accepted=durations)

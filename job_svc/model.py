@@ -1,66 +1,177 @@
-"""Job kinds, qualities and states, and a stored job as a protobuf message."""
+"""What a job is: its kinds, qualities, states, lanes and charge, and a stored job."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
 
 import asyncpg
-from mediabot.jobs.v1 import jobs_pb2 as pb
-
-from common.convert import timestamp
-
-KINDS = {pb.JOB_KIND_IMAGE: "image", pb.JOB_KIND_EDIT: "edit", pb.JOB_KIND_VIDEO: "video"}
-QUALITIES = {pb.QUALITY_STANDARD: "standard", pb.QUALITY_PRO: "pro"}
-STATUSES = {
-    "creating": pb.JOB_STATUS_QUEUED,  # not yet charged: to its owner it is queued
-    "queued": pb.JOB_STATUS_QUEUED,
-    "running": pb.JOB_STATUS_RUNNING,
-    "succeeded": pb.JOB_STATUS_SUCCEEDED,
-    "failed": pb.JOB_STATUS_FAILED,
-    "cancelled": pb.JOB_STATUS_CANCELLED,
-}
-STATUS_NAMES = {v: k for k, v in STATUSES.items() if k != "creating"}
-KIND_CODES = {v: k for k, v in KINDS.items()}
-QUALITY_CODES = {v: k for k, v in QUALITIES.items()}
-TERMINAL = ("succeeded", "failed", "cancelled")
-TERMINAL_CODES = frozenset(STATUSES[s] for s in TERMINAL)
-
-COLUMNS = """id, telegram_id, client_key, kind, quality, prompt, aspect_ratio, duration_seconds,
-    input_key, provider, lane, status, progress, cost, reservation_id, charge, error, results,
-    attempts, worker, version, retry_of, created_at, started_at, finished_at, delivered_at,
-    hold_until"""
 
 
-def results_of(row: asyncpg.Record) -> list[dict[str, Any]]:
-    raw = row["results"]
-    return list(json.loads(raw) if isinstance(raw, str) else raw)
+class Kind(StrEnum):
+    """What a job makes."""
+
+    #: An image from a prompt.
+    IMAGE = "image"
+    #: An image made from the user's image and a prompt.
+    EDIT = "edit"
+    #: A short video from a prompt, optionally from a start image.
+    VIDEO = "video"
 
 
-def job_message(row: asyncpg.Record) -> pb.Job:
-    """The API view of a stored job."""
-    return pb.Job(
-        id=str(row["id"]),
-        telegram_id=row["telegram_id"],
-        kind=KIND_CODES[row["kind"]],
-        quality=QUALITY_CODES[row["quality"]],
-        prompt=row["prompt"],
-        options=pb.JobOptions(
-            aspect_ratio=row["aspect_ratio"], duration_seconds=row["duration_seconds"]
-        ),
-        status=STATUSES[row["status"]],
-        progress=row["progress"],
-        cost=row["cost"],
-        provider=row["provider"],
-        error=row["error"],
-        results=[pb.ResultFile(**r) for r in results_of(row)],
-        attempts=row["attempts"],
-        created_at=timestamp(row["created_at"]),
-        started_at=timestamp(row["started_at"]),
-        finished_at=timestamp(row["finished_at"]),
-        client_key=row["client_key"],
-        has_input=row["input_key"] is not None,
-        delivered=row["delivered_at"] is not None,
-        retry_of=str(row["retry_of"] or ""),
-        version=row["version"],
-    )
+class Quality(StrEnum):
+    """Which model tier a job runs on (and its price)."""
+
+    #: The provider's standard model.
+    STANDARD = "standard"
+    #: The provider's better (and dearer) model.
+    PRO = "pro"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    #: Saved, its price not yet held: shown to its owner as queued.
+    CREATING = "creating"
+    #: Charged and waiting in the queue.
+    QUEUED = "queued"
+    #: Taken by a worker.
+    RUNNING = "running"
+    #: Finished with results; its hold is captured.
+    SUCCEEDED = "succeeded"
+    #: Finished without results; its hold is released.
+    FAILED = "failed"
+    #: Stopped by its owner; its hold is released.
+    CANCELLED = "cancelled"
+
+
+#: States a job never leaves.
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: States that count against a user's queue limit.
+UNFINISHED = frozenset({JobStatus.CREATING, JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class Lane(StrEnum):
+    """The queue a job waits in."""
+
+    #: PRO users' jobs: workers read it first.
+    PRIORITY = "priority"
+    #: Everyone else's.
+    NORMAL = "normal"
+
+
+class Charge(StrEnum):
+    """What became of a job's price in billing."""
+
+    #: Nothing held yet (the job is being created).
+    PENDING = "pending"
+    #: Held: to be captured on success or released otherwise.
+    HELD = "held"
+    #: Captured: the user paid for the result.
+    CAPTURED = "captured"
+    #: Released: the credits went back (or were never taken).
+    RELEASED = "released"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFile:
+    """One stored result of a job."""
+
+    key: str
+    mime_type: str
+    size_bytes: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as stored in jobs.jobs."""
+
+    id: uuid.UUID
+    telegram_id: int
+    client_key: str
+    kind: Kind
+    quality: Quality
+    prompt: str
+    aspect_ratio: str
+    duration_seconds: int
+    input_key: str | None
+    provider: str
+    lane: Lane
+    status: JobStatus
+    progress: int
+    cost: int
+    reservation_id: str | None
+    charge: Charge
+    error: str
+    results: tuple[ResultFile, ...]
+    #: Times a worker took the job up; only the latest attempt may finish it.
+    attempts: int
+    worker: str
+    #: Bumped by every change that watchers see.
+    version: int
+    retry_of: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+    #: When the job's hold expires unless extended.
+    hold_until: datetime | None
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> Self:
+        raw = row["results"]
+        results = json.loads(raw) if isinstance(raw, str) else raw
+        return cls(
+            **{
+                **dict(row.items()),
+                "kind": Kind(row["kind"]),
+                "quality": Quality(row["quality"]),
+                "lane": Lane(row["lane"]),
+                "status": JobStatus(row["status"]),
+                "charge": Charge(row["charge"]),
+                "results": tuple(ResultFile(**r) for r in results or ()),
+            }
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+#: The stored columns of a job, in the order of `Job`'s fields.
+COLUMNS = ", ".join(f.name for f in fields(Job))
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A CreateJob request in domain terms (checked further by `Jobs.create`)."""
+
+    telegram_id: int
+    kind: Kind
+    quality: Quality
+    prompt: str
+    image: bytes
+    aspect_ratio: str
+    duration_seconds: int
+    client_key: str
+    retry_of: uuid.UUID | None = None
+
+
+def result_dicts(results: tuple[ResultFile, ...] | list[ResultFile]) -> list[dict[str, Any]]:
+    """Results as the JSON the store keeps."""
+    return [
+        {
+            "key": r.key,
+            "mime_type": r.mime_type,
+            "size_bytes": r.size_bytes,
+            "width": r.width,
+            "height": r.height,
+        }
+        for r in results
+    ]

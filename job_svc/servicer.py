@@ -2,78 +2,68 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import asyncpg
 import grpc
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
-from common import validate
 from common.convert import timestamp
-from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from job_svc.events import RESYNC, EventHub
-from job_svc.jobs import Jobs, NewJob
-from job_svc.model import (
-    KINDS,
-    QUALITIES,
-    STATUS_NAMES,
-    TERMINAL_CODES,
-    job_message,
-)
-from job_svc.watch import Estimates
+from common.errors import InvalidArgument
+from job_svc.jobs import JobFilter, Jobs
+from job_svc.messages import KIND_CODES, KINDS, QUALITIES, STATUS_CODES, STATUSES, job_message
+from job_svc.model import Job, JobStatus, Kind, NewJob
+from job_svc.watch import Watching
 
 ADMIN_METHODS = ("GetJobStats", "ListAllJobs", "RetryJob")
-#: How often a watcher re-reads its job when no event came: the pace of
-#: queue-position updates while queued, a safety net against lost events after.
-_QUEUED_REFRESH = 1.0
-_WATCH_REFRESH = 5.0
-_DELIVERY_RESCAN = 5.0
 
 
-def _page(size: int, token: str, default: int, maximum: int) -> tuple[int, Any]:
+def _page(
+    size: int, token: str, default: int, maximum: int
+) -> tuple[int, tuple[datetime, uuid.UUID] | None]:
     if size < 0 or size > maximum:
-        raise InvalidArgument(f"page_size must be between 0 and {maximum}")
+        raise InvalidArgument(f"page_size must be between 0 and {maximum}", field="page_size")
     if not token:
         return size or default, None
     try:
         stamp, _, job_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
         return size or default, (datetime.fromisoformat(stamp), uuid.UUID(job_id))
     except ValueError:
-        raise InvalidArgument("page_token is not one this service gave out") from None
+        raise InvalidArgument(
+            "page_token is not one this service gave out", field="page_token"
+        ) from None
 
 
-def _next_token(rows: list[asyncpg.Record], size: int) -> str:
-    if len(rows) < size or not rows:
+def _next_token(jobs: list[Job], size: int) -> str:
+    if len(jobs) < size or not jobs:
         return ""
-    last = rows[-1]
-    raw = f"{last['created_at'].isoformat()}|{last['id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    last = jobs[-1]
+    return base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     """Every RPC of mediabot.jobs.v1.JobService."""
 
-    def __init__(self, jobs: Jobs, hub: EventHub, estimates: Estimates) -> None:
+    def __init__(self, jobs: Jobs, watching: Watching) -> None:
         self._jobs = jobs
-        self._hub = hub
-        self._estimates = estimates
+        self._watching = watching
 
     async def CreateJob(
         self, request: pb.CreateJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateJobResponse:
         if request.kind not in KINDS:
-            raise InvalidArgument("kind must be IMAGE, EDIT or VIDEO")
+            raise InvalidArgument("kind must be IMAGE, EDIT or VIDEO", field="kind")
         if request.quality not in QUALITIES:
-            raise InvalidArgument("quality must be STANDARD or PRO")
+            raise InvalidArgument("quality must be STANDARD or PRO", field="quality")
         if request.options.duration_seconds < 0:
-            raise InvalidArgument("duration_seconds must not be negative")
-        row = await self._jobs.create(
+            raise InvalidArgument(
+                "duration_seconds must not be negative", field="options.duration_seconds"
+            )
+        job = await self._jobs.create(
             NewJob(
                 telegram_id=request.telegram_id,
                 kind=KINDS[request.kind],
@@ -85,197 +75,114 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 client_key=request.client_key,
             )
         )
-        return pb.CreateJobResponse(job=job_message(row))
+        return pb.CreateJobResponse(job=job_message(job))
 
     async def GetJob(
         self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetJobResponse:
-        validate.telegram_id(request.telegram_id)
-        row = await self._jobs.get(request.job_id, request.telegram_id)
-        return pb.GetJobResponse(job=job_message(row))
+        job = await self._jobs.get(request.job_id, request.telegram_id)
+        return pb.GetJobResponse(job=job_message(job))
 
     async def ListJobs(
         self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListJobsResponse:
-        validate.telegram_id(request.telegram_id)
         size, before = _page(request.page_size, request.page_token, 20, 100)
-        rows = await self._jobs.store.page_for_user(request.telegram_id, size, before)
+        jobs = await self._jobs.page_for_user(request.telegram_id, size, before)
         return pb.ListJobsResponse(
-            jobs=[job_message(r) for r in rows], next_page_token=_next_token(rows, size)
+            jobs=[job_message(j) for j in jobs], next_page_token=_next_token(jobs, size)
         )
 
     async def CancelJob(
         self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelJobResponse:
-        validate.telegram_id(request.telegram_id)
-        row = await self._jobs.cancel(request.job_id, request.telegram_id)
-        return pb.CancelJobResponse(job=job_message(row))
+        job = await self._jobs.cancel(request.job_id, request.telegram_id)
+        return pb.CancelJobResponse(job=job_message(job))
 
     async def GetResultUrls(
         self, request: pb.GetResultUrlsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetResultUrlsResponse:
-        validate.telegram_id(request.telegram_id)
-        ttl = request.expires_in_seconds or self._jobs.settings.RESULT_URL_TTL_SECONDS
-        validate.int_range(ttl, "expires_in_seconds", 60, 7 * 24 * 3600)
-        row = await self._jobs.get(request.job_id, request.telegram_id)
-        job = job_message(row)
-        if job.status != pb.JOB_STATUS_SUCCEEDED:
-            raise FailedPrecondition("the job has no results (it has not succeeded)")
-        expires = timedelta(seconds=ttl)
-        expires_at = timestamp(datetime.now(UTC) + expires)
+        links = await self._jobs.result_links(
+            request.job_id, request.telegram_id, request.expires_in_seconds
+        )
         return pb.GetResultUrlsResponse(
             urls=[
                 pb.ResultUrl(
-                    file=f,
-                    url=self._jobs.objects.presigned_get(f.key, expires),
-                    expires_at=expires_at,
+                    file=pb.ResultFile(
+                        key=link.file.key,
+                        mime_type=link.file.mime_type,
+                        size_bytes=link.file.size_bytes,
+                        width=link.file.width,
+                        height=link.file.height,
+                    ),
+                    url=link.url,
+                    expires_at=timestamp(link.expires_at),
                 )
-                for f in job.results
+                for link in links
             ]
         )
 
     async def WatchJob(
         self, request: pb.WatchJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchJobResponse]:
-        validate.telegram_id(request.telegram_id)
-        job_id = str(validate.uuid_text(request.job_id, "job_id"))
-        with self._hub.listen(job_id) as events:
-            row = await self._jobs.get(job_id, request.telegram_id)
-            last = await self._estimates.snapshot(row)
-            yield last
-            while last.job.status not in TERMINAL_CODES:
-                queued = last.job.status == pb.JOB_STATUS_QUEUED
-                try:
-                    async with asyncio.timeout(_QUEUED_REFRESH if queued else _WATCH_REFRESH):
-                        event = await events.get()
-                except TimeoutError:
-                    event = RESYNC
-                if event is RESYNC or event.status == pb.JOB_STATUS_QUEUED:
-                    fresh = await self._estimates.current(row["id"])
-                    if fresh is None:
-                        raise NotFound(f"job {job_id} not found")
-                    current = await self._estimates.snapshot(fresh)
-                elif event.version > last.job.version:
-                    current = pb.WatchJobResponse(job=event)
-                else:
-                    continue
-                if current.job.version < last.job.version:
-                    continue
-                if current.job.version == last.job.version and (
-                    current.queue_position == last.queue_position
-                ):
-                    continue
-                if current.job.status == pb.JOB_STATUS_RUNNING and not current.HasField(
-                    "estimated_finish_at"
-                ):
-                    current.estimated_finish_at.CopyFrom(last.estimated_finish_at)
-                last = current
-                yield last
+        async for update in self._watching.follow(request.job_id, request.telegram_id):
+            yield update
 
     async def WatchDeliveries(
         self, request: pb.WatchDeliveriesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchDeliveriesResponse]:
-        deliverable = (pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED)
-        sent: set[str] = set()
-        with self._hub.listen(None) as events:
-            while True:
-                pending = await self._jobs.store.undelivered(500)
-                still = {str(r["id"]) for r in pending}
-                sent &= still  # acknowledged ones drop out
-                for row in pending:
-                    if str(row["id"]) not in sent:
-                        sent.add(str(row["id"]))
-                        yield pb.WatchDeliveriesResponse(job=job_message(row))
-                deadline = asyncio.get_running_loop().time() + _DELIVERY_RESCAN
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    try:
-                        event = await asyncio.wait_for(events.get(), left)
-                    except TimeoutError:
-                        break
-                    if event is RESYNC:
-                        break
-                    if event.status not in deliverable or event.id in sent:
-                        continue
-                    # Events can lag behind an acknowledgement: trust the table.
-                    row = await self._jobs.store.get(uuid.UUID(event.id))
-                    if row is not None and row["delivered_at"] is None:
-                        sent.add(event.id)
-                        yield pb.WatchDeliveriesResponse(job=job_message(row))
+        async for job in self._watching.deliveries():
+            yield pb.WatchDeliveriesResponse(job=job)
 
     async def AckDelivery(
         self, request: pb.AckDeliveryRequest, context: grpc.aio.ServicerContext
     ) -> pb.AckDeliveryResponse:
-        job_id = validate.uuid_text(request.job_id, "job_id")
-        if not await self._jobs.store.mark_delivered(job_id):
-            raise NotFound(f"finished job {request.job_id} not found")
+        await self._jobs.mark_delivered(request.job_id)
         return pb.AckDeliveryResponse()
 
     async def GetJobStats(
         self, request: pb.GetJobStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetJobStatsResponse:
-        from job_svc.model import KIND_CODES, STATUSES
-
-        stats = await self._jobs.store.stats()
-        counts: dict[tuple[Any, Any], int] = {}
-        for r in stats["counts"]:
-            key = (KIND_CODES[r["kind"]], STATUSES[r["status"]])
-            counts[key] = counts.get(key, 0) + r["n"]
-        times = stats["times"]
+        stats = await self._jobs.stats()
+        counts: dict[tuple[Any, Any], int] = {}  # (JobKind, JobStatus) codes
+        for row in stats.counts:  # creating and queued are both QUEUED to clients
+            key = (KIND_CODES[Kind(row.kind)], STATUS_CODES[JobStatus(row.status)])
+            counts[key] = counts.get(key, 0) + row.count
         return pb.GetJobStatsResponse(
             counts=[pb.KindCount(kind=k, status=s, count=n) for (k, s), n in counts.items()],
             providers=[
                 pb.ProviderStats(
-                    provider=r["provider"],
-                    finished=r["finished"],
-                    failed=r["failed"],
-                    failure_rate=r["failed"] / r["finished"] if r["finished"] else 0.0,
+                    provider=p.provider,
+                    finished=p.finished,
+                    failed=p.failed,
+                    failure_rate=p.failed / p.finished if p.finished else 0.0,
                 )
-                for r in stats["providers"]
+                for p in stats.providers
             ],
-            queue_depth=stats["depth"],
-            mean_wait_seconds=float(times["wait"] or 0),
-            mean_run_seconds=float(times["run"] or 0),
+            queue_depth=stats.queue_depth,
+            mean_wait_seconds=stats.mean_wait_seconds,
+            mean_run_seconds=stats.mean_run_seconds,
         )
 
     async def ListAllJobs(
         self, request: pb.ListAllJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAllJobsResponse:
         size, before = _page(request.page_size, request.page_token, 50, 200)
-        if request.telegram_id:
-            validate.telegram_id(request.telegram_id)
-        if request.status and request.status not in STATUS_NAMES:
-            raise InvalidArgument("unknown status")
+        if request.status and request.status not in STATUSES:
+            raise InvalidArgument("unknown status", field="status")
         if request.kind and request.kind not in KINDS:
-            raise InvalidArgument("unknown kind")
-        filters = {
-            "telegram_id": request.telegram_id or None,
-            "status": STATUS_NAMES.get(request.status),
-            "kind": KINDS.get(request.kind),
-            "provider": validate.text(request.provider, "provider", max_len=32) or None,
-        }
-        rows = await self._jobs.store.page_all(filters, size, before)
+            raise InvalidArgument("unknown kind", field="kind")
+        where = JobFilter(
+            telegram_id=request.telegram_id or None,
+            status=STATUSES.get(request.status),
+            kind=KINDS.get(request.kind),
+            provider=request.provider or None,
+        )
+        jobs = await self._jobs.page_all(where, size, before)
         return pb.ListAllJobsResponse(
-            jobs=[job_message(r) for r in rows], next_page_token=_next_token(rows, size)
+            jobs=[job_message(j) for j in jobs], next_page_token=_next_token(jobs, size)
         )
 
     async def RetryJob(
         self, request: pb.RetryJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.RetryJobResponse:
-        old = await self._jobs.get(request.job_id, None)
-        if old["status"] not in ("failed", "cancelled"):
-            raise FailedPrecondition("only a failed or cancelled job can be retried")
-        image = await self._jobs.objects.get(old["input_key"]) if old["input_key"] else b""
-        row = await self._jobs.create(
-            NewJob(
-                telegram_id=old["telegram_id"],
-                kind=old["kind"],
-                quality=old["quality"],
-                prompt=old["prompt"],
-                image=image,
-                aspect_ratio=old["aspect_ratio"],
-                duration_seconds=old["duration_seconds"],
-                client_key=f"retry:{old['id']}",
-                retry_of=old["id"],
-            )
-        )
-        return pb.RetryJobResponse(job=job_message(row))
+        return pb.RetryJobResponse(job=job_message(await self._jobs.retry(request.job_id)))

@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from common.settings import CommonSettings
+from common.server.settings import ServiceSettings
 
 ProviderName = Literal["gemini", "stability", "kling", "runway", "local"]
 
 
-class JobSettings(CommonSettings):
+class JobSettings(ServiceSettings):
     """Everything job_svc and its workers read from the environment."""
 
     #: Prices in credits by kind and quality.

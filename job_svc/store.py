@@ -5,24 +5,74 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from common.errors import FailedPrecondition
-from job_svc.model import COLUMNS, TERMINAL
+from common.errors import QueueFull
+from job_svc.model import COLUMNS, Charge, Job, JobStatus, Lane, ResultFile, result_dicts
 
 _VISIBLE = "version = version + 1"
+_TERMINAL = "('succeeded', 'failed', 'cancelled')"
+
+
+def _job(row: asyncpg.Record | None) -> Job | None:
+    return None if row is None else Job.from_record(row)
+
+
+def _jobs(rows: list[asyncpg.Record]) -> list[Job]:
+    return [Job.from_record(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class KindCount:
+    """How many jobs of a kind are in a state."""
+
+    kind: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ProviderCount:
+    """How many jobs a provider finished, and how many of them failed."""
+
+    provider: str
+    finished: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """The admin's view of every job."""
+
+    counts: list[KindCount]
+    providers: list[ProviderCount]
+    #: Means over the last 24 hours, in seconds (0 when nothing ran).
+    mean_wait_seconds: float
+    mean_run_seconds: float
+    queue_depth: int
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A queued or running job, as the search for lost queue entries sees it."""
+
+    id: uuid.UUID
+    lane: Lane
+    status: JobStatus
+    attempts: int
 
 
 class JobStore:
     """Reads and writes of jobs.jobs."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+        self._pool = pool
 
-    async def insert(self, job: dict[str, Any], limit: int) -> asyncpg.Record:
+    async def insert(self, job: dict[str, Any], limit: int) -> Job:
         """Save a new job in state `creating`, unless the user has `limit` unfinished;
         a job already saved with the same client_key is returned instead.
 
@@ -32,7 +82,7 @@ class JobStore:
         """
         names = list(job)
         values = ", ".join(f"${i + 3}" for i in range(len(names)))
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", job["telegram_id"])
             row = await conn.fetchrow(
                 f"INSERT INTO jobs.jobs ({', '.join(names)}) SELECT {values} "
@@ -44,64 +94,74 @@ class JobStore:
                 *job.values(),
             )
             if row is not None:
-                return row
+                return Job.from_record(row)
             existing = await conn.fetchrow(
                 f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND client_key = $2",
                 job["telegram_id"],
                 job["client_key"],
             )
             if existing is not None:  # a retry, or a concurrent call with the same key
-                return existing
+                return Job.from_record(existing)
             unfinished = await conn.fetchval(
                 "SELECT count(*) FROM jobs.jobs WHERE telegram_id = $1 "
                 "AND status IN ('creating', 'queued', 'running')",
                 job["telegram_id"],
             )
-            raise FailedPrecondition(
+            raise QueueFull(
                 f"you already have {unfinished} unfinished jobs (the limit is {limit}); "
-                "wait for one to finish"
+                "wait for one to finish",
+                unfinished=unfinished,
+                limit=limit,
             )
 
-    async def requeue(self, job_id: uuid.UUID, attempt: int) -> asyncpg.Record | None:
+    async def requeue(self, job_id: uuid.UUID, attempt: int) -> Job | None:
         """running → queued for this attempt only: its worker is gone, its entry was
         lost, or its worker hands it back on shutdown."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, {_VISIBLE} "
-            f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
-            job_id,
-            attempt,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = 'queued', worker = '', progress = 0, {_VISIBLE} "
+                f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
+                job_id,
+                attempt,
+            )
         )
 
-    async def get(self, job_id: uuid.UUID) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
+    async def get(self, job_id: uuid.UUID) -> Job | None:
+        return _job(
+            await self._pool.fetchrow(f"SELECT {COLUMNS} FROM jobs.jobs WHERE id = $1", job_id)
+        )
 
     async def mark_queued(
         self, job_id: uuid.UUID, reservation_id: str, lane: str, hold_until: datetime
-    ) -> asyncpg.Record | None:
+    ) -> Job | None:
         """creating → queued in its lane once the price is held (until `hold_until`)."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
-            f"lane = $3, hold_until = $4, {_VISIBLE} "
-            f"WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
-            job_id,
-            reservation_id,
-            lane,
-            hold_until,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = 'queued', charge = 'held', reservation_id = $2, "
+                f"lane = $3, hold_until = $4, {_VISIBLE} "
+                f"WHERE id = $1 AND status = 'creating' RETURNING {COLUMNS}",
+                job_id,
+                reservation_id,
+                lane,
+                hold_until,
+            )
         )
 
-    async def holds_ending(self, within: float, limit: int) -> list[asyncpg.Record]:
+    async def holds_ending(self, within: float, limit: int) -> list[Job]:
         """Unfinished jobs whose hold expires within `within` seconds."""
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' "
-            "AND status IN ('queued', 'running') AND (hold_until IS NULL "  # queued by an
-            "OR hold_until < now() + make_interval(secs => $1)) "  # older release
-            "ORDER BY hold_until NULLS FIRST LIMIT $2",
-            within,
-            limit,
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' "
+                "AND status IN ('queued', 'running') AND (hold_until IS NULL "  # queued by an
+                "OR hold_until < now() + make_interval(secs => $1)) "  # older release
+                "ORDER BY hold_until NULLS FIRST LIMIT $2",
+                within,
+                limit,
+            )
         )
 
     async def hold_extended(self, job_id: uuid.UUID, hold_until: datetime) -> None:
-        await self.pool.execute(
+        await self._pool.execute(
             "UPDATE jobs.jobs SET hold_until = $2 WHERE id = $1", job_id, hold_until
         )
 
@@ -109,7 +169,7 @@ class JobStore:
         """Forget a job that could not be charged (it never was visible as charged).
         False when the job has moved on from `creating` (someone charged it)."""
         return bool(
-            await self.pool.fetchval(
+            await self._pool.fetchval(
                 "WITH gone AS (DELETE FROM jobs.jobs WHERE id = $1 AND status = 'creating' "
                 "RETURNING 1) SELECT EXISTS (SELECT 1 FROM gone) "
                 "OR NOT EXISTS (SELECT 1 FROM jobs.jobs WHERE id = $1)",
@@ -117,148 +177,169 @@ class JobStore:
             )
         )
 
-    async def claim(self, job_id: uuid.UUID, worker: str) -> asyncpg.Record | None:
+    async def claim(self, job_id: uuid.UUID, worker: str) -> Job | None:
         """queued → running for this worker; the new attempt number is the fence."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = 'running', attempts = attempts + 1, worker = $2, "
-            f"started_at = coalesce(started_at, now()), progress = 0, {_VISIBLE} "
-            f"WHERE id = $1 AND status = 'queued' RETURNING {COLUMNS}",
-            job_id,
-            worker,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = 'running', attempts = attempts + 1, worker = $2, "
+                f"started_at = coalesce(started_at, now()), progress = 0, {_VISIBLE} "
+                f"WHERE id = $1 AND status = 'queued' RETURNING {COLUMNS}",
+                job_id,
+                worker,
+            )
         )
 
-    async def take_over(self, job_id: uuid.UUID, worker: str) -> asyncpg.Record | None:
+    async def take_over(self, job_id: uuid.UUID, worker: str) -> Job | None:
         """A running job whose worker died: a new attempt for this worker."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET attempts = attempts + 1, worker = $2, progress = 0, "
-            f"{_VISIBLE} WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}",
-            job_id,
-            worker,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET attempts = attempts + 1, worker = $2, progress = 0, "
+                f"{_VISIBLE} WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}",
+                job_id,
+                worker,
+            )
         )
 
-    async def set_progress(
-        self, job_id: uuid.UUID, attempt: int, progress: int
-    ) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET progress = $3, {_VISIBLE} WHERE id = $1 "
-            f"AND status = 'running' AND attempts = $2 AND progress <> $3 RETURNING {COLUMNS}",
-            job_id,
-            attempt,
-            progress,
+    async def set_progress(self, job_id: uuid.UUID, attempt: int, progress: int) -> Job | None:
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET progress = $3, {_VISIBLE} WHERE id = $1 "
+                f"AND status = 'running' AND attempts = $2 AND progress <> $3 RETURNING {COLUMNS}",
+                job_id,
+                attempt,
+                progress,
+            )
         )
 
     async def finish(
         self,
         job_id: uuid.UUID,
         attempt: int,
-        status: str,
-        results: list[dict[str, Any]],
+        status: JobStatus,
+        results: list[ResultFile],
         error: str,
-    ) -> asyncpg.Record | None:
+    ) -> Job | None:
         """running → succeeded | failed, only for the current attempt."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = $3, results = $4::jsonb, error = $5, "
-            f"progress = CASE WHEN $3 = 'succeeded' THEN 100 ELSE progress END, "
-            f"finished_at = now(), {_VISIBLE} "
-            f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
-            job_id,
-            attempt,
-            status,
-            json.dumps(results),
-            error,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = $3, results = $4::jsonb, error = $5, "
+                f"progress = CASE WHEN $3 = 'succeeded' THEN 100 ELSE progress END, "
+                f"finished_at = now(), {_VISIBLE} "
+                f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
+                job_id,
+                attempt,
+                status,
+                json.dumps(result_dicts(results)),
+                error,
+            )
         )
 
-    async def cancel(self, job_id: uuid.UUID, telegram_id: int | None) -> asyncpg.Record | None:
+    async def cancel(self, job_id: uuid.UUID, telegram_id: int | None) -> Job | None:
         """queued | running → cancelled."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = 'cancelled', error = 'cancelled', "
-            f"finished_at = now(), {_VISIBLE} WHERE id = $1 AND "
-            f"($2::bigint IS NULL OR telegram_id = $2) AND status IN ('queued', 'running') "
-            f"RETURNING {COLUMNS}",
-            job_id,
-            telegram_id,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = 'cancelled', error = 'cancelled', "
+                f"finished_at = now(), {_VISIBLE} WHERE id = $1 AND "
+                f"($2::bigint IS NULL OR telegram_id = $2) AND status IN ('queued', 'running') "
+                f"RETURNING {COLUMNS}",
+                job_id,
+                telegram_id,
+            )
         )
 
-    async def fail(self, job_id: uuid.UUID, reason: str) -> asyncpg.Record | None:
+    async def fail(self, job_id: uuid.UUID, reason: str) -> Job | None:
         """Any unfinished job → failed (the reconciler's way out for a stuck job)."""
-        return await self.pool.fetchrow(
-            f"UPDATE jobs.jobs SET status = 'failed', error = $2, finished_at = now(), "
-            f"{_VISIBLE} WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}",
-            job_id,
-            reason,
+        return _job(
+            await self._pool.fetchrow(
+                f"UPDATE jobs.jobs SET status = 'failed', error = $2, finished_at = now(), "
+                f"{_VISIBLE} WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}",
+                job_id,
+                reason,
+            )
         )
 
-    async def mark_settled(self, job_id: uuid.UUID, charge: str) -> None:
-        await self.pool.execute(
+    async def mark_settled(self, job_id: uuid.UUID, charge: Charge) -> None:
+        await self._pool.execute(
             "UPDATE jobs.jobs SET charge = $2 WHERE id = $1 AND charge = 'held'", job_id, charge
         )
 
     async def mark_delivered(self, job_id: uuid.UUID) -> bool:
-        done = await self.pool.fetchval(
+        done = await self._pool.fetchval(
             "UPDATE jobs.jobs SET delivered_at = coalesce(delivered_at, now()) WHERE id = $1 "
-            f"AND status IN {TERMINAL} RETURNING 1",
+            f"AND status IN {_TERMINAL} RETURNING 1",
             job_id,
         )
         return bool(done)
 
-    async def unsettled(self, older_than: float, limit: int) -> list[asyncpg.Record]:
+    async def unsettled(self, older_than: float, limit: int) -> list[Job]:
         """Finished jobs whose hold is still open (a crash between state and money)."""
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' AND status IN {TERMINAL} "
-            "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2",
-            older_than,
-            limit,
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE charge = 'held' AND status IN {_TERMINAL} "
+                "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2",
+                older_than,
+                limit,
+            )
         )
 
-    async def stale_creating(self, older_than: float, limit: int) -> list[asyncpg.Record]:
+    async def stale_creating(self, older_than: float, limit: int) -> list[Job]:
         """Jobs a crash left between saving and charging."""
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE status = 'creating' "
-            "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
-            older_than,
-            limit,
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE status = 'creating' "
+                "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
+                older_than,
+                limit,
+            )
         )
 
     async def page_for_user(
         self, telegram_id: int, size: int, before: tuple[Any, uuid.UUID] | None
-    ) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 AND ($2::timestamptz IS NULL "
-            "OR (created_at, id) < ($2, $3)) ORDER BY created_at DESC, id DESC LIMIT $4",
-            telegram_id,
-            before[0] if before else None,
-            before[1] if before else None,
-            size,
+    ) -> list[Job]:
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE telegram_id = $1 "
+                "AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) "
+                "ORDER BY created_at DESC, id DESC LIMIT $4",
+                telegram_id,
+                before[0] if before else None,
+                before[1] if before else None,
+                size,
+            )
         )
 
     async def page_all(
         self, filters: dict[str, Any], size: int, before: tuple[Any, uuid.UUID] | None
-    ) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE ($1::bigint IS NULL OR telegram_id = $1) "
-            "AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
-            "AND ($4::text IS NULL OR provider = $4) "
-            "AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) "
-            "ORDER BY created_at DESC, id DESC LIMIT $7",
-            filters.get("telegram_id"),
-            filters.get("status"),
-            filters.get("kind"),
-            filters.get("provider"),
-            before[0] if before else None,
-            before[1] if before else None,
-            size,
+    ) -> list[Job]:
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE ($1::bigint IS NULL OR telegram_id = $1) "
+                "AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
+                "AND ($4::text IS NULL OR provider = $4) "
+                "AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) "
+                "ORDER BY created_at DESC, id DESC LIMIT $7",
+                filters.get("telegram_id"),
+                filters.get("status"),
+                filters.get("kind"),
+                filters.get("provider"),
+                before[0] if before else None,
+                before[1] if before else None,
+                size,
+            )
         )
 
-    async def undelivered(self, limit: int) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
-            f"SELECT {COLUMNS} FROM jobs.jobs WHERE delivered_at IS NULL "
-            "AND status IN ('succeeded', 'failed') ORDER BY finished_at LIMIT $1",
-            limit,
+    async def undelivered(self, limit: int) -> list[Job]:
+        return _jobs(
+            await self._pool.fetch(
+                f"SELECT {COLUMNS} FROM jobs.jobs WHERE delivered_at IS NULL "
+                "AND status IN ('succeeded', 'failed') ORDER BY finished_at LIMIT $1",
+                limit,
+            )
         )
 
     async def queue_positions(self, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         """For queued jobs: how many queued jobs of the same lane are ahead."""
-        rows = await self.pool.fetch(
+        rows = await self._pool.fetch(
             "SELECT j.id, (SELECT count(*) FROM jobs.jobs a WHERE a.status = 'queued' "
             "AND a.lane = j.lane AND (a.created_at, a.id) < (j.created_at, j.id)) AS ahead "
             "FROM jobs.jobs j WHERE j.id = ANY($1) AND j.status = 'queued'",
@@ -268,7 +349,7 @@ class JobStore:
 
     async def durations(self) -> dict[tuple[str, str], tuple[float, int]]:
         """Mean run seconds of recent successes and the number running, by (kind, provider)."""
-        rows = await self.pool.fetch(
+        rows = await self._pool.fetch(
             "SELECT kind, provider, "
             "  (SELECT avg(extract(epoch FROM finished_at - started_at)) FROM ("
             "     SELECT finished_at, started_at FROM jobs.jobs r WHERE r.status = 'succeeded' "
@@ -283,8 +364,20 @@ class JobStore:
             (r["kind"], r["provider"]): (float(r["mean_run"] or 0), int(r["running"])) for r in rows
         }
 
-    async def stats(self) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
+    async def unfinished_older_than(self, seconds: float) -> list[Unfinished]:
+        """Queued and running jobs created more than `seconds` ago."""
+        rows = await self._pool.fetch(
+            "SELECT id, lane, status, attempts FROM jobs.jobs WHERE status IN "
+            "('queued', 'running') AND created_at < now() - make_interval(secs => $1)",
+            seconds,
+        )
+        return [
+            Unfinished(r["id"], Lane(r["lane"]), JobStatus(r["status"]), r["attempts"])
+            for r in rows
+        ]
+
+    async def stats(self) -> JobStats:
+        async with self._pool.acquire() as conn:
             counts = await conn.fetch(
                 "SELECT kind, status, count(*) AS n FROM jobs.jobs GROUP BY kind, status"
             )
@@ -299,4 +392,10 @@ class JobStore:
                 "WHERE finished_at > now() - interval '24 hours' AND started_at IS NOT NULL"
             )
             depth = await conn.fetchval("SELECT count(*) FROM jobs.jobs WHERE status = 'queued'")
-        return {"counts": counts, "providers": providers, "times": times, "depth": depth}
+        return JobStats(
+            counts=[KindCount(r["kind"], r["status"], r["n"]) for r in counts],
+            providers=[ProviderCount(r["provider"], r["finished"], r["failed"]) for r in providers],
+            mean_wait_seconds=float(times["wait"] or 0),
+            mean_run_seconds=float(times["run"] or 0),
+            queue_depth=depth,
+        )

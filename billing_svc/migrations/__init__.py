@@ -1,0 +1,4 @@
+"""Migrations of the billing schema (Alembic)."""
+
+#: The Postgres schema these migrations own.
+SCHEMA = "billing"

@@ -1,5 +1,5 @@
 """Alembic entry point of the jobs schema."""
 
-from common.migrate import run_env
+from common.server.migrate import run_env
 
 run_env()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from job_svc.model import Kind
 from job_svc.providers.base import (
     KINDS,
     MediaResult,
@@ -68,15 +69,15 @@ def build_provider(name: str, settings: JobSettings) -> Provider:
     raise ValueError(f"unknown provider {name!r}; use gemini or local")
 
 
-def build_providers(settings: JobSettings) -> dict[str, Provider]:
+def build_providers(settings: JobSettings) -> dict[Kind, Provider]:
     """The provider of each kind ("image", "edit", "video"); kinds naming the same one share it.
 
     Every name is checked before anything is built, so a bad setting leaves nothing to close.
     """
     names = {
-        "image": settings.PROVIDER_IMAGE or settings.PROVIDER,
-        "edit": settings.PROVIDER_EDIT or settings.PROVIDER,
-        "video": settings.PROVIDER_VIDEO or settings.PROVIDER,
+        Kind.IMAGE: settings.PROVIDER_IMAGE or settings.PROVIDER,
+        Kind.EDIT: settings.PROVIDER_EDIT or settings.PROVIDER,
+        Kind.VIDEO: settings.PROVIDER_VIDEO or settings.PROVIDER,
     }
     for name in dict.fromkeys(names.values()):
         if name not in ("local", "gemini"):

@@ -7,7 +7,7 @@ Revises:
 
 from alembic import op
 
-from common.migrate import execute_script
+from common.server.migrate import execute_script
 
 revision = "0001"
 down_revision = None

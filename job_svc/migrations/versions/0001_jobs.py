@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from common.migrate import execute_script
+from common.server.migrate import execute_script
 
 revision = "0001"
 down_revision = None

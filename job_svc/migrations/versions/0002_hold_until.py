@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from common.migrate import execute_script
+from common.server.migrate import execute_script
 
 revision = "0002"
 down_revision = "0001"

@@ -29,6 +29,12 @@ class BillingServiceStub:
     """BillingService owns users and money. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again) and INTERNAL.
     """
 
     def __init__(self, channel):
@@ -143,6 +149,12 @@ class BillingServiceServicer:
     """BillingService owns users and money. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again) and INTERNAL.
     """
 
     def EnsureUser(self, request, context):
@@ -154,21 +166,22 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetUser(self, request, context):
-        """GetUser returns one user.
+        """GetUser returns one user. Reasons: USER_NOT_FOUND (telegram_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateUser(self, request, context):
-        """UpdateUser changes a user's settings (language).
+        """UpdateUser changes a user's settings (language). Reasons: USER_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetBalance(self, request, context):
-        """GetBalance returns the spendable credits and the tier of a user.
+        """GetBalance returns the spendable credits and the tier of a user. Reasons:
+        USER_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +196,8 @@ class BillingServiceServicer:
 
     def ReserveCredits(self, request, context):
         """ReserveCredits holds (debits) an amount for a job; idempotent on the key.
+        Reasons: USER_NOT_FOUND, ACCOUNT_BLOCKED, INSUFFICIENT_CREDITS (balance,
+        required), IDEMPOTENCY_KEY_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,6 +205,7 @@ class BillingServiceServicer:
 
     def CaptureReservation(self, request, context):
         """CaptureReservation makes a hold final; refused once it was released.
+        Reasons: RESERVATION_NOT_FOUND, HOLD_RELEASED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -197,6 +213,7 @@ class BillingServiceServicer:
 
     def ReleaseReservation(self, request, context):
         """ReleaseReservation refunds a hold exactly once; refused once it was captured.
+        Reasons: RESERVATION_NOT_FOUND, HOLD_CAPTURED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,6 +221,7 @@ class BillingServiceServicer:
 
     def ExtendReservation(self, request, context):
         """ExtendReservation moves the expiry of an open hold while its job lives.
+        Reasons: RESERVATION_NOT_FOUND, HOLD_RELEASED, HOLD_CAPTURED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,6 +236,7 @@ class BillingServiceServicer:
 
     def CreateInvoice(self, request, context):
         """CreateInvoice returns what the bot needs for sendInvoice or createInvoiceLink.
+        Reasons: PRODUCT_NOT_FOUND (product_id), USER_NOT_FOUND, ACCOUNT_BLOCKED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -225,6 +244,9 @@ class BillingServiceServicer:
 
     def PreCheckout(self, request, context):
         """PreCheckout validates a pre-checkout query; an error carries the reason to show.
+        Reasons: INVOICE_INVALID, INVOICE_FOREIGN, WRONG_CURRENCY (currency),
+        PRODUCT_WITHDRAWN, WRONG_PRICE (price, paid), PRICE_CHANGED, USER_NOT_FOUND,
+        ACCOUNT_BLOCKED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,6 +254,8 @@ class BillingServiceServicer:
 
     def CompletePayment(self, request, context):
         """CompletePayment credits a successful payment once per Telegram charge id.
+        Reasons: INVOICE_INVALID, INVOICE_FOREIGN, WRONG_CURRENCY, PRODUCT_WITHDRAWN,
+        WRONG_PRICE, CHARGE_FOREIGN, USER_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -239,6 +263,7 @@ class BillingServiceServicer:
 
     def RefundPayment(self, request, context):
         """RefundPayment takes back the credits a payment granted and marks it refunded.
+        Reasons: PAYMENT_NOT_FOUND (charge_id), REFUND_CREDITS_SPENT (credits, balance).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,13 +285,14 @@ class BillingServiceServicer:
 
     def GrantCredits(self, request, context):
         """GrantCredits adds credits to a user, or removes them when negative (admin).
+        Reasons: USER_NOT_FOUND, INSUFFICIENT_CREDITS, IDEMPOTENCY_KEY_REUSED, CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetBanned(self, request, context):
-        """SetBanned bans or unbans a user (admin).
+        """SetBanned bans or unbans a user (admin). Reasons: USER_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -401,6 +427,12 @@ class BillingService:
     """BillingService owns users and money. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again) and INTERNAL.
     """
 
     @staticmethod

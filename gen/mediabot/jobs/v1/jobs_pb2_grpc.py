@@ -29,6 +29,12 @@ class JobServiceStub:
     """JobService owns generation jobs. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again; for CreateJob, with the same client_key) and INTERNAL.
     """
 
     def __init__(self, channel):
@@ -98,17 +104,28 @@ class JobServiceServicer:
     """JobService owns generation jobs. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again; for CreateJob, with the same client_key) and INTERNAL.
     """
 
     def CreateJob(self, request, context):
         """CreateJob validates, charges and queues a job; idempotent on client_key.
+        Reasons: INVALID_OPTION (field, accepted), INVALID_IMAGE (max_bytes,
+        max_side), USER_NOT_FOUND (telegram_id), ACCOUNT_BLOCKED,
+        INSUFFICIENT_CREDITS (balance, required), QUEUE_FULL (unfinished, limit),
+        RATE_LIMITED (limit_per_minute, retry_after_seconds), HOLD_EXPIRED, CONFLICT,
+        UPSTREAM_REFUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """GetJob returns one job of a user.
+        """GetJob returns one job of a user. Reasons: JOB_NOT_FOUND (job_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,7 +139,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """CancelJob cancels a queued or running job and refunds it.
+        """CancelJob cancels a queued or running job and refunds it; a finished job is
+        returned as it is. Reasons: JOB_NOT_FOUND (job_id), JOB_CREATING.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +148,7 @@ class JobServiceServicer:
 
     def GetResultUrls(self, request, context):
         """GetResultUrls returns presigned, expiring URLs of a job's result files.
+        Reasons: JOB_NOT_FOUND (job_id), JOB_NOT_SUCCEEDED (status).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,7 +156,7 @@ class JobServiceServicer:
 
     def WatchJob(self, request, context):
         """WatchJob streams the job's current state, then every change, and ends at a
-        terminal state.
+        terminal state. Reasons: JOB_NOT_FOUND (job_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,7 +171,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AckDelivery(self, request, context):
-        """AckDelivery marks a finished job as delivered to the user.
+        """AckDelivery marks a finished job as delivered to the user. Reasons:
+        JOB_NOT_FOUND (job_id: no such finished job).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,7 +193,9 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryJob(self, request, context):
-        """RetryJob runs a failed or cancelled job again as a new job, charged again (admin).
+        """RetryJob runs a failed or cancelled job again as a new job, charged again
+        (admin). Reasons: JOB_NOT_FOUND (job_id), JOB_NOT_RETRYABLE (status), and
+        those of CreateJob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,6 +271,12 @@ class JobService:
     """JobService owns generation jobs. Every call needs the service credential
     (metadata `authorization: Bearer <SERVICE_TOKEN>`); the admin calls need the
     admin credential (`authorization: Bearer <ADMIN_API_TOKEN>`).
+
+    Every refusal carries a google.rpc.ErrorInfo (domain "mediabot") whose
+    reason a client decides by, with figures in its metadata (see each call).
+    Any call may also answer UNAUTHENTICATED, PERMISSION_DENIED (admin calls),
+    MALFORMED_REQUEST, INVALID_ARGUMENT (metadata `field`), UNAVAILABLE (try
+    again; for CreateJob, with the same client_key) and INTERNAL.
     """
 
     @staticmethod

@@ -1,42 +1,30 @@
-"""`python -m job_svc.worker`: takes jobs from the queue, runs them on a
-provider, stores the results and settles the money. Any number may run."""
+"""The worker: takes jobs from the queue, runs them on a provider, stores the
+results and settles the money. Any number may run, each many jobs at once."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import signal
-import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-import asyncpg
 import redis.asyncio as aioredis
-import uvloop
 
-from common.db import create_pool
-from common.errors import DEPENDENCY_ERRORS
-from common.logs import setup_logging
-from common.settings import load_settings
-from job_svc.billing_client import BillingClient
-from job_svc.events import CANCELS, publish, redis_client
-from job_svc.jobs import Jobs, extension
-from job_svc.model import job_message
+from common.server.failures import DEPENDENCY_ERRORS
+from job_svc.domain import JobDomain
+from job_svc.events import CANCELS, publish
+from job_svc.jobs import extension
+from job_svc.model import Job, JobStatus, Kind, Quality, ResultFile
 from job_svc.providers import (
     MediaResult,
     PermanentProviderError,
+    Progress,
     Provider,
     TransientProviderError,
-    build_providers,
 )
-from job_svc.queue import Delivery, JobQueue
-from job_svc.settings import JobSettings
-from job_svc.storage import ObjectStore
-from job_svc.store import JobStore
+from job_svc.queue import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +44,15 @@ class Running:
 class Worker:
     """Runs up to WORKER_CONCURRENCY jobs at once in one process."""
 
-    def __init__(self, settings: JobSettings, jobs: Jobs, name: str) -> None:
-        self.settings = settings
-        self.jobs = jobs
-        self.store = jobs.store
-        self.queue = jobs.queue
+    def __init__(self, domain: JobDomain, name: str) -> None:
+        self.settings = domain.settings
         self.name = name
+        self._store = domain.store
+        self._queue = domain.queue
+        self._objects = domain.objects
+        self._providers = domain.providers
+        self._settlement = domain.settlement
+        self._redis = domain.redis
         self.running: dict[str, Running] = {}
         self._caps: dict[str, asyncio.Semaphore] = {}
         self._stopping = asyncio.Event()
@@ -73,7 +64,7 @@ class Worker:
 
     async def run(self, grace_seconds: float = 30.0) -> None:
         """Take and run jobs until `stop()`, then finish or hand back what is held."""
-        await self.queue.ensure_groups()
+        await self._queue.ensure_groups()
         helpers = [
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._reclaim()),
@@ -95,7 +86,7 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             try:
-                deliveries = await self.queue.read(self.name, free, block_ms=500)
+                deliveries = await self._queue.read(self.name, free, block_ms=500)
             except (aioredis.ConnectionError, aioredis.TimeoutError):
                 log.warning("queue unreachable; retrying")
                 await asyncio.sleep(1)
@@ -105,7 +96,7 @@ class Worker:
                     raise
                 # Redis lost its data: recreate the group; the reconciler re-enqueues jobs.
                 log.warning("queue group missing; recreating it")
-                await self.queue.ensure_groups()
+                await self._queue.ensure_groups()
                 continue
             for delivery in deliveries:
                 self._start(delivery, takeover=False)
@@ -136,109 +127,105 @@ class Worker:
 
     async def _process(self, delivery: Delivery, takeover: bool) -> None:
         try:
-            row = await self._claim(delivery, takeover)
+            job = await self._claim(delivery, takeover)
         except asyncio.CancelledError:
             return
-        if row is None:
+        if job is None:
             return
-        if row["attempts"] > self.settings.MAX_ATTEMPTS:
+        if job.attempts > self.settings.MAX_ATTEMPTS:
             # Its earlier workers died or gave it back each time (e.g. a job that
             # exhausts a worker's memory): stop passing it from worker to worker.
             reason = (f"the job could not be completed in {self.settings.MAX_ATTEMPTS} "
                       "attempts; the credits were refunded")  # fmt: skip
-            await self._finish(row, "failed", [], reason)
-            await self.queue.done(delivery)
+            await self._finish(job, JobStatus.FAILED, [], reason)
+            await self._queue.done(delivery)
             return
         held = self.running[delivery.entry_id]
-        held.attempt = row["attempts"]
-        await publish(self.jobs.redis, job_message(row))
+        held.attempt = job.attempts
+        await publish(self._redis, job)
         try:
-            await self._execute(row)
+            await self._execute(job)
         except asyncio.CancelledError:
             if held.stop_reason == "shutdown":
-                await self._hand_back(row, delivery)
+                await self._hand_back(job, delivery)
             else:  # cancelled by its owner: CancelJob already refunded it
-                await self.queue.done(delivery)
+                await self._queue.done(delivery)
             return
         except DEPENDENCY_ERRORS as exc:
             # Not the job's fault: let another attempt (here or elsewhere) run it.
             log.warning("dependency failed; job handed back",
                         extra={"job": delivery.job_id, "error": repr(exc)})  # fmt: skip
             with contextlib.suppress(*DEPENDENCY_ERRORS):
-                await self._hand_back(row, delivery)
+                await self._hand_back(job, delivery)
             return
         except Exception:
             log.exception("job crashed the worker code", extra={"job": delivery.job_id})
-            await self._finish(row, "failed", [], "internal error; the credits were refunded")
-        await self.queue.done(delivery)
+            await self._finish(
+                job, JobStatus.FAILED, [], "internal error; the credits were refunded"
+            )
+        await self._queue.done(delivery)
 
-    async def _claim(self, delivery: Delivery, takeover: bool) -> asyncpg.Record | None:
+    async def _claim(self, delivery: Delivery, takeover: bool) -> Job | None:
         """This worker's attempt at the job, or None (after acking) when it is not to run."""
         job_id = uuid.UUID(delivery.job_id)
-        row = await self.store.claim(job_id, self.name)
-        if row is not None:
-            return row
-        current = await self.store.get(job_id)
-        if current is not None and current["status"] == "running" and takeover:
+        job = await self._store.claim(job_id, self.name)
+        if job is not None:
+            return job
+        current = await self._store.get(job_id)
+        if current is not None and current.status == JobStatus.RUNNING and takeover:
             # Its worker stopped heartbeating: a new attempt here fences the old one out.
-            return await self.store.take_over(job_id, self.name)
+            return await self._store.take_over(job_id, self.name)
         # Gone, finished, running elsewhere (a duplicate entry), or left `creating`
         # by a crash (the reconciler charges and enqueues it anew, or drops it).
-        await self.queue.done(delivery)
+        await self._queue.done(delivery)
         return None
 
-    async def _execute(self, row: asyncpg.Record) -> None:
-        job_id, attempt = row["id"], row["attempts"]
-        provider = self.jobs.provider_for(row)
+    async def _execute(self, job: Job) -> None:
+        job_id, attempt = job.id, job.attempts
+        provider = self._provider_for(job)
         if provider is None:
-            reason = f"the provider {row['provider']} is gone; the credits were refunded"
-            await self._finish(row, "failed", [], reason)
+            reason = f"the provider {job.provider} is gone; the credits were refunded"
+            await self._finish(job, JobStatus.FAILED, [], reason)
             return
-        image = await self.jobs.objects.get(row["input_key"]) if row["input_key"] else None
+        image = await self._objects.get(job.input_key) if job.input_key else None
 
         async def progress(percent: int) -> None:
-            updated = await self.store.set_progress(job_id, attempt, max(0, min(99, percent)))
+            updated = await self._store.set_progress(job_id, attempt, max(0, min(99, percent)))
             if updated is not None:
-                await publish(self.jobs.redis, job_message(updated))
+                await publish(self._redis, updated)
 
         try:
-            result = await self._call_with_retries(provider, row, image, progress)
+            result = await self._call_with_retries(provider, job, image, progress)
         except PermanentProviderError as exc:
-            await self._finish(row, "failed", [], str(exc))
+            await self._finish(job, JobStatus.FAILED, [], str(exc))
             return
         except TransientProviderError as exc:
             reason = f"the provider kept failing, please try again later ({exc})"
-            await self._finish(row, "failed", [], reason)
+            await self._finish(job, JobStatus.FAILED, [], reason)
             return
         key = f"jobs/{job_id}/{attempt}/result.{extension(result.mime_type)}"
-        await self.jobs.objects.put(key, result.data, result.mime_type)
-        stored = {
-            "key": key,
-            "mime_type": result.mime_type,
-            "size_bytes": len(result.data),
-            "width": result.width,
-            "height": result.height,
-        }
-        if not await self._finish(row, "succeeded", [stored], ""):
-            await self.jobs.objects.delete(key)  # cancelled or taken over meanwhile
+        await self._objects.put(key, result.data, result.mime_type)
+        stored = ResultFile(key, result.mime_type, len(result.data), result.width, result.height)
+        if not await self._finish(job, JobStatus.SUCCEEDED, [stored], ""):
+            await self._objects.delete(key)  # cancelled or taken over meanwhile
         elif attempt > 1:
-            await self.jobs.remove_leftovers(row, keep=key)
+            await self._settlement.remove_leftovers(job, keep=key)
 
     async def _call_with_retries(
-        self, provider: Provider, row: asyncpg.Record, image: bytes | None, progress: Any
+        self, provider: Provider, job: Job, image: bytes | None, progress: Progress
     ) -> MediaResult:
         timeout = {
-            "image": self.settings.TIMEOUT_IMAGE_SECONDS,
-            "edit": self.settings.TIMEOUT_EDIT_SECONDS,
-            "video": self.settings.TIMEOUT_VIDEO_SECONDS,
-        }[row["kind"]]
+            Kind.IMAGE: self.settings.TIMEOUT_IMAGE_SECONDS,
+            Kind.EDIT: self.settings.TIMEOUT_EDIT_SECONDS,
+            Kind.VIDEO: self.settings.TIMEOUT_VIDEO_SECONDS,
+        }[job.kind]
         cap = self._caps.setdefault(
             provider.name, asyncio.Semaphore(self.settings.PROVIDER_CONCURRENCY)
         )
         for retry in range(self.settings.MAX_RETRIES + 1):
             try:
                 async with cap, asyncio.timeout(timeout):
-                    return await self._call(provider, row, image, progress)
+                    return await self._call(provider, job, image, progress)
             except (TransientProviderError, TimeoutError) as exc:
                 if retry == self.settings.MAX_RETRIES:
                     if isinstance(exc, TimeoutError):
@@ -247,54 +234,61 @@ class Worker:
                 delay = self.settings.RETRY_BASE_SECONDS * 2**retry * random.uniform(0.5, 1.5)
                 log.info(
                     "transient provider error; retrying",
-                    extra={"job": str(row["id"]), "retry": retry + 1, "error": str(exc)},
+                    extra={"job": str(job.id), "retry": retry + 1, "error": str(exc)},
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     @staticmethod
     async def _call(
-        provider: Provider, row: asyncpg.Record, image: bytes | None, progress: Any
+        provider: Provider, job: Job, image: bytes | None, progress: Progress
     ) -> MediaResult:
-        pro = row["quality"] == "pro"
-        if row["kind"] == "image":
+        pro = job.quality == Quality.PRO
+        if job.kind == Kind.IMAGE:
             return await provider.generate_image(
-                row["prompt"], pro=pro, aspect_ratio=row["aspect_ratio"], progress=progress
+                job.prompt, pro=pro, aspect_ratio=job.aspect_ratio, progress=progress
             )
-        if row["kind"] == "edit":
+        if job.kind == Kind.EDIT:
             assert image is not None
             return await provider.edit_image(
-                row["prompt"], image, pro=pro, aspect_ratio=row["aspect_ratio"], progress=progress
+                job.prompt, image, pro=pro, aspect_ratio=job.aspect_ratio, progress=progress
             )
         return await provider.generate_video(
-            row["prompt"],
+            job.prompt,
             pro=pro,
-            aspect_ratio=row["aspect_ratio"],
-            duration_seconds=row["duration_seconds"],
+            aspect_ratio=job.aspect_ratio,
+            duration_seconds=job.duration_seconds,
             image=image,
             progress=progress,
         )
 
     async def _finish(
-        self, row: asyncpg.Record, status: str, results: list[dict[str, Any]], error: str
+        self, job: Job, status: JobStatus, results: list[ResultFile], error: str
     ) -> bool:
         """Record the outcome (if this attempt still holds the job), publish it, settle."""
-        done = await self.store.finish(row["id"], row["attempts"], status, results, error)
+        done = await self._store.finish(job.id, job.attempts, status, results, error)
         if done is None:
             return False
-        if status == "failed" and row["attempts"] > 1:
-            await self.jobs.remove_leftovers(done)
-        await publish(self.jobs.redis, job_message(done))
-        await self.jobs.settle(done)
+        if status == JobStatus.FAILED and job.attempts > 1:
+            await self._settlement.remove_leftovers(done)
+        await publish(self._redis, done)
+        await self._settlement.settle(done)
         return True
 
-    async def _hand_back(self, row: asyncpg.Record, delivery: Delivery) -> None:
+    def _provider_for(self, job: Job) -> Provider | None:
+        """The provider a job was checked and priced for, if still configured."""
+        for provider in self._providers.values():
+            if provider.name == job.provider:
+                return provider
+        return None
+
+    async def _hand_back(self, job: Job, delivery: Delivery) -> None:
         """Put an unfinished job back in the queue for another worker."""
-        requeued = await self.store.requeue(row["id"], row["attempts"])
+        requeued = await self._store.requeue(job.id, job.attempts)
         if requeued is not None:
-            await self.queue.enqueue(str(row["id"]), row["lane"])
-            await publish(self.jobs.redis, job_message(requeued))
-        await self.queue.done(delivery)
+            await self._queue.enqueue(str(job.id), job.lane)
+            await publish(self._redis, requeued)
+        await self._queue.done(delivery)
 
     # --- helpers running beside the jobs --------------------------------------------
 
@@ -303,7 +297,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.HEARTBEAT_SECONDS)
             with contextlib.suppress(aioredis.RedisError):
-                await self.queue.touch(self.name, [r.delivery for r in self.running.values()])
+                await self._queue.touch(self.name, [r.delivery for r in self.running.values()])
 
     async def _reclaim(self) -> None:
         """Take over entries of workers that stopped heartbeating."""
@@ -316,16 +310,16 @@ class Worker:
             if free <= 0:
                 continue
             try:
-                for delivery in await self.queue.reclaim(self.name, idle_ms, free):
+                for delivery in await self._queue.reclaim(self.name, idle_ms, free):
                     log.info("taking over a job", extra={"job": delivery.job_id})
                     self._start(delivery, takeover=True)
-                await self.queue.prune_consumers(idle_ms * 10)
+                await self._queue.prune_consumers(idle_ms * 10)
             except aioredis.RedisError:
                 log.warning("reclaim failed; retrying")
 
     async def _listen_for_cancels(self) -> None:
         while True:
-            pubsub = self.jobs.redis.pubsub()
+            pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(CANCELS)
                 async for message in pubsub.listen():
@@ -340,46 +334,3 @@ class Worker:
                 await asyncio.sleep(0.5)
             finally:
                 await pubsub.aclose()
-
-
-async def build_jobs(settings: JobSettings) -> tuple[Jobs, list[Any]]:
-    """The Jobs domain object with its clients, and what to close afterwards."""
-    pool = await create_pool(settings.DATABASE_URL, settings.DB_POOL_SIZE)
-    redis = redis_client(settings.REDIS_URL)
-    billing = BillingClient(settings.BILLING_GRPC_ADDR, settings.SERVICE_TOKEN.get_secret_value())
-    objects = ObjectStore(settings)
-    try:
-        providers = build_providers(settings)
-    except ValueError as exc:
-        raise SystemExit(f"config error: PROVIDER: {exc}") from None
-    jobs = Jobs(settings, JobStore(pool), billing, JobQueue(redis), objects, redis, providers)
-    closers = [
-        pool.close,
-        redis.aclose,
-        billing.close,
-        objects.close,
-        *[p.close for p in {id(p): p for p in providers.values()}.values()],
-    ]
-    return jobs, closers
-
-
-async def main() -> None:
-    settings = load_settings(JobSettings)
-    setup_logging(settings.LOG_LEVEL)
-    jobs, closers = await build_jobs(settings)
-    name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    worker = Worker(settings, jobs, name)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    log.info("worker started", extra={"worker": name, "providers": jobs.describe()})
-    try:
-        await worker.run()
-    finally:
-        for close in closers:
-            await close()
-        log.info("worker stopped", extra={"worker": name})
-
-
-if __name__ == "__main__":
-    uvloop.run(main())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devstack.embedded import free_port, wait_for_port
-from tests.conftest import SERVICE_TOKEN
+from tests.support.settings import SERVICE_TOKEN
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 

@@ -1,9 +1,15 @@
-"""Alembic, driven from code: one migration history and schema per service."""
+"""Alembic, driven from code: one migration history and schema per service.
+
+A service's migrations are a package (`<service>/migrations`) that declares the
+schema it owns as `SCHEMA`; which services a deployment migrates, and in which
+order, is the caller's list.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command, context
@@ -12,28 +18,23 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from common.db import sqlalchemy_url
-
-#: Services in the order their migrations apply.
-SERVICES = ("billing_svc", "job_svc")
+from common.server.db import sqlalchemy_url
 
 
-def alembic_config(database_url: str, service: str) -> Config:
-    """Alembic settings for `service` (its migrations live in `<service>/migrations`)."""
+def alembic_config(database_url: str, migrations: str) -> Config:
+    """Alembic settings of the migrations package `migrations` (e.g. "billing_svc.migrations")."""
+    package = importlib.import_module(migrations)
     config = Config()
-    package = importlib.import_module(service)
-    config.set_main_option(
-        "script_location", str(Path(package.__file__ or "").parent / "migrations")
-    )
+    config.set_main_option("script_location", str(Path(package.__file__ or "").parent))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
-    config.set_main_option("schema", service.removesuffix("_svc").replace("job", "jobs"))
+    config.set_main_option("schema", package.SCHEMA)
     return config
 
 
-def upgrade(database_url: str, services: tuple[str, ...] = SERVICES) -> None:
-    """Apply every pending migration of `services` (blocking)."""
-    for service in services:
-        command.upgrade(alembic_config(database_url, service), "head")
+def upgrade(database_url: str, migrations: Sequence[str]) -> None:
+    """Apply every pending migration of each package in `migrations`, in order (blocking)."""
+    for package in migrations:
+        command.upgrade(alembic_config(database_url, package), "head")
 
 
 def run_env() -> None:

@@ -11,7 +11,7 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
-from tests.jobs_helpers import (
+from tests.support.jobs import (
     age,
     balance,
     domain,
@@ -176,12 +176,12 @@ async def test_the_reconciler_rolls_forward_a_job_saved_but_not_charged(
         row = await saved_not_charged(found, 706, "k")
         # A crash right after the hold was made: held, not queued.
         held = await saved_not_charged(found, 706, "k2")
-        await found.billing.reserve(706, 1, str(held["id"]))
-        assert not any((await found.reconcile()).values())
+        await found.billing.reserve(706, 1, str(held.id))
+        assert not any((await found.reconciler.reconcile()).values())
         await age(db, 60)
-        assert (await found.reconcile())["rolled_forward"] == 2
+        assert (await found.reconciler.reconcile())["rolled_forward"] == 2
     await start_worker(LOCAL_LATENCY_SECONDS=0)
-    for job_id in (row["id"], held["id"]):
+    for job_id in (row.id, held.id):
         await wait_for_status(jobs, pb.Job(id=str(job_id), telegram_id=706),
                               pb.JOB_STATUS_SUCCEEDED)  # fmt: skip
     await wait_until_settled(db)
@@ -196,7 +196,7 @@ async def test_the_reconciler_rolls_back_a_job_that_cannot_be_charged(
     async with domain(job_env) as found:
         await saved_not_charged(found, 707, "k")
         await age(db, 60)
-        assert (await found.reconcile())["rolled_back"] == 1
+        assert (await found.reconciler.reconcile())["rolled_back"] == 1
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
 
@@ -210,10 +210,10 @@ async def test_the_reconciler_settles_a_job_finished_before_a_crash(
         job_id = uuid.UUID(created.id)
         claimed = await found.store.claim(job_id, "crashing-worker")
         # The worker records success and dies before capturing the hold.
-        await found.store.finish(job_id, claimed["attempts"], "succeeded", [], "")
+        await found.store.finish(job_id, claimed.attempts, "succeeded", [], "")
         await age(db, 60)
-        assert (await found.reconcile())["settled"] == 1
-        assert (await found.reconcile())["settled"] == 0
+        assert (await found.reconciler.reconcile())["settled"] == 1
+        assert (await found.reconciler.reconcile())["settled"] == 0
     assert await balance(billing, 708) == 9
     await money_is_exact(db)
 
@@ -240,10 +240,10 @@ async def test_jobs_whose_queue_entries_were_lost_are_enqueued_again(
         await found.store.claim(uuid.UUID(claimed.id), "worker-that-vanished")
         await redis.delete("jobs:queue:normal", "jobs:queue:priority")  # Redis lost its data
         await found.queue.ensure_groups()
-        assert (await found.reconcile())["requeued"] == 0  # too fresh to call lost
+        assert (await found.reconciler.reconcile())["requeued"] == 0  # too fresh to call lost
         await age(db, 60)
-        assert (await found.reconcile())["requeued"] == 2
-        assert (await found.reconcile())["requeued"] == 0
+        assert (await found.reconciler.reconcile())["requeued"] == 2
+        assert (await found.reconciler.reconcile())["requeued"] == 0
     await start_worker(LOCAL_LATENCY_SECONDS=0)
     for job in (waiting, claimed):
         done = await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
@@ -272,7 +272,7 @@ async def test_consumers_of_dead_workers_are_forgotten_once_they_hold_nothing(re
 async def test_a_burst_of_2500_watchers_is_served_without_refusals(
     jobs, jobs_service, billing, billing_admin
 ):
-    from tests.conftest import SERVICE_TOKEN
+    from tests.support.settings import SERVICE_TOKEN
 
     await user_with(billing, billing_admin, 711, 10)
     job = (await jobs.CreateJob(request(711))).job  # stays queued: no worker runs

@@ -10,7 +10,7 @@ import pytest
 from mediabot.billing.v1 import billing_pb2 as pb
 
 from billing_svc.payments import InvoiceSigner
-from tests.conftest import INVOICE_SECRET
+from tests.support.settings import INVOICE_SECRET
 
 BUYER = 2001
 
@@ -77,7 +77,7 @@ def payments(db, base_env):
     """The payments domain on the test database, to run the allowance sweep by hand."""
     from billing_svc.payments import Payments
     from billing_svc.settings import BillingSettings
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     return Payments(db, make_settings(BillingSettings, base_env))
 
@@ -226,7 +226,7 @@ async def test_a_monthly_subscription_makes_pro_and_renews(billing, db):
 async def test_an_annual_subscription_grants_the_allowance_once_per_period(billing, db, base_env):
     from billing_svc.payments import Payments
     from billing_svc.settings import BillingSettings
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     await user(billing)
     inv = await invoice(billing, "sub_annual")

@@ -13,9 +13,9 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 from common.clients import authorized, channel
 from job_svc.server import create_server
 from job_svc.settings import JobSettings
-from tests.conftest import SERVICE_TOKEN, make_settings
 from tests.fakes.gemini import API_KEY, FakeGemini, start_fake_gemini
-from tests.jobs_helpers import balance, png, request, user_with
+from tests.support.jobs import balance, png, request, user_with
+from tests.support.settings import SERVICE_TOKEN, make_settings
 
 USER = 5151
 ALL_RATIOS = "1:1, 16:9, 9:16, 4:3 or 3:4"

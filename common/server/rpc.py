@@ -14,16 +14,67 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
 from google.protobuf.descriptor import ServiceDescriptor
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_status import rpc_status
 
-from common.decoding import Undecodable, refuse, tolerant
-from common.errors import DEPENDENCY_ERRORS, DomainError
+from common.errors import (
+    DOMAIN,
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from common.server.decoding import Undecodable, tolerant
+from common.server.failures import DEPENDENCY_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: Who is calling the current RPC: "service" or "admin:<x-actor>".
+#: The status code each category of refusal becomes.
+_STATUS: dict[type[DomainError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Internal: grpc.StatusCode.INTERNAL,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def status_code(error: DomainError) -> grpc.StatusCode:
+    """The status code of a refusal: that of the nearest category it belongs to."""
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+def rich_status(error: DomainError) -> grpc.Status:
+    """The refusal as a status whose details hold its `google.rpc.ErrorInfo`."""
+    info = any_pb2.Any()
+    info.Pack(
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.figures)
+    )
+    code = status_code(error)
+    return rpc_status.to_status(
+        status_pb2.Status(code=code.value[0], message=str(error), details=[info])
+    )
+
+
+#: Who is calling the current RPC: "service" or "admin:<x-actor>"; set by the
+#: Guard, read by servicers, which pass it on to the domain as an argument.
 current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
 _ACTOR_MAX = 64
@@ -44,16 +95,16 @@ class Guard:
     ordinary calls, the admin token for the admin ones (it also opens the
     ordinary calls). `guard` wraps each RPC method of a servicer; that costs
     less per call than a grpc.aio interceptor, which rebuilds handlers. A
-    request whose bytes did not parse (common/decoding.py) is refused as
-    INVALID_ARGUMENT once the credential passed.
+    request whose bytes did not parse (common/server/decoding.py) is refused
+    as MALFORMED_REQUEST once the credential passed.
     """
 
     def __init__(self, credentials: Credentials) -> None:
         self._service = credentials.service_token.encode()
         self._admin = credentials.admin_token.encode()
 
-    def _check(self, context: grpc.aio.ServicerContext, admin_only: bool) -> str | None:
-        """The caller's actor name, or None after choosing the refusal."""
+    def _check(self, context: grpc.aio.ServicerContext, admin_only: bool) -> str:
+        """The caller's actor name; a refusal when the credential does not open the call."""
         token, actor = b"", ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
@@ -65,12 +116,8 @@ class Guard:
         if hmac.compare_digest(token, self._service) and not admin_only:
             return "service"
         if hmac.compare_digest(token, self._service):
-            context.set_code(grpc.StatusCode.PERMISSION_DENIED)
-            context.set_details("this call needs the admin credential")
-        else:
-            context.set_code(grpc.StatusCode.UNAUTHENTICATED)
-            context.set_details("missing or wrong credential")
-        return None
+            raise PermissionDenied("this call needs the admin credential")
+        raise Unauthenticated("missing or wrong credential")
 
     def guard(self, servicer: Any, methods: Iterable[str], admin_methods: Iterable[str]) -> None:
         """Replace each RPC method of `servicer` with its guarded version."""
@@ -82,13 +129,10 @@ class Guard:
 
     def _unary(self, method: Any, admin_only: bool, name: str) -> Any:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            actor = self._check(context, admin_only)
-            if actor is None:
-                await context.abort(context.code(), context.details())
-            if isinstance(request, Undecodable):
-                await refuse(request, context)
-            current_actor.set(actor)  # type: ignore[arg-type]
             try:
+                current_actor.set(self._check(context, admin_only))
+                if isinstance(request, Undecodable):
+                    raise request.refusal()
                 return await method(request, context)
             except grpc.aio.AbortError:
                 raise
@@ -99,13 +143,10 @@ class Guard:
 
     def _stream(self, method: Any, admin_only: bool, name: str) -> Any:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            actor = self._check(context, admin_only)
-            if actor is None:
-                await context.abort(context.code(), context.details())
-            if isinstance(request, Undecodable):
-                await refuse(request, context)
-            current_actor.set(actor)  # type: ignore[arg-type]
             try:
+                current_actor.set(self._check(context, admin_only))
+                if isinstance(request, Undecodable):
+                    raise request.refusal()
                 async for item in method(request, context):
                     yield item
             except grpc.aio.AbortError:
@@ -117,13 +158,21 @@ class Guard:
 
 
 async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: str) -> None:
-    if isinstance(exc, DomainError):
-        await context.abort(exc.code, str(exc))
-    if isinstance(exc, DEPENDENCY_ERRORS):
-        log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; try again")
-    log.exception("unhandled error", extra={"method": method})
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+    """End the call with the status of `exc`: its refusal, UNAVAILABLE for a failed
+    dependency, INTERNAL (logged with its traceback) for anything else."""
+    if not isinstance(exc, DomainError):
+        if isinstance(exc, DEPENDENCY_ERRORS):
+            log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
+            exc = Unavailable("a dependency is unavailable; try again")
+        else:
+            log.exception("unhandled error", extra={"method": method})
+            exc = Internal("internal error; it has been logged")
+    await context.abort_with_status(rich_status(exc))
+
+
+async def _refuse(error: DomainError, context: grpc.aio.ServicerContext) -> None:
+    """Refuse a call of a service without credentials (health, reflection)."""
+    await context.abort_with_status(rich_status(error))
 
 
 @dataclass
@@ -195,8 +244,8 @@ def create_grpc_server(
     )
     health_servicer = health.aio.HealthServicer()
     # Handlers are added through `tolerant`, so bytes that are not a valid
-    # request are refused without a traceback (common/decoding.py).
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, tolerant(server, guarded=False))
+    # request are refused without a traceback (common/server/decoding.py).
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, tolerant(server, _refuse))
     for binding in bindings:
         methods = binding.descriptor.methods_by_name
         guard.guard(binding.servicer, methods, binding.admin_methods)
@@ -205,7 +254,7 @@ def create_grpc_server(
     # What reflection.enable_server_reflection does for an aio server.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
-        tolerant(server, guarded=False),
+        tolerant(server, _refuse),
     )
     try:
         port = server.add_insecure_port(address)

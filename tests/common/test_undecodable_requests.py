@@ -1,5 +1,5 @@
-"""Request bytes that are not a valid message: refused with a status, never a
-traceback, and logged as at most one short warning line a minute."""
+"""Request bytes that are not a valid message: refused with a status and a reason,
+never a traceback, and logged as at most one short warning line a minute."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from mediabot.jobs.v1 import jobs_pb2
 
 from billing_svc.server import SERVICE as BILLING
 from billing_svc.servicer import ADMIN_METHODS as BILLING_ADMIN
-from common import decoding
-from common.clients import channel
+from common.clients import channel, error_info
+from common.errors import Reason
+from common.server import decoding
 from job_svc.server import SERVICE as JOBS
 from job_svc.servicer import ADMIN_METHODS as JOBS_ADMIN
-from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
+from tests.support.settings import ADMIN_TOKEN, SERVICE_TOKEN
 
 Code = grpc.StatusCode
 NONE: tuple[tuple[str, str], ...] = ()
@@ -43,8 +44,9 @@ def payloads(method: MethodDescriptor) -> list[bytes]:
 
 async def status_of(
     opened: grpc.aio.Channel, path: str, data: bytes, metadata: Any, streaming: bool = False
-) -> tuple[Code, str]:
-    """The status of a call sending `data` as the raw request (no serializer)."""
+) -> tuple[Code, str, str]:
+    """The status, message and reason of a call sending `data` as the raw request
+    (no serializer)."""
     try:
         if streaming:
             async for _ in opened.unary_stream(path)(data, metadata=metadata, timeout=10):
@@ -52,8 +54,9 @@ async def status_of(
         else:
             await opened.unary_unary(path)(data, metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as err:
-        return err.code(), err.details() or ""
-    return Code.OK, ""
+        info = error_info(err)
+        return err.code(), err.details() or "", info.reason if info else ""
+    return Code.OK, "", ""
 
 
 @pytest.fixture
@@ -94,13 +97,15 @@ async def refuse_every_method(address: str, service: Any, admin_methods: tuple[s
             ]
             for data in payloads(method):
                 for metadata, code in expected:
-                    got, details = await status_of(
+                    got, details, reason = await status_of(
                         opened, path, data, metadata, method.server_streaming
                     )
                     calls += 1
                     assert got == code, (method.name, data, metadata, got, details)
                     if code == Code.INVALID_ARGUMENT:
-                        assert details == invalid
+                        assert (details, reason) == (invalid, Reason.MALFORMED_REQUEST)
+                    else:
+                        assert reason == code.name
     finally:
         await opened.close()
     return calls
@@ -161,8 +166,13 @@ async def test_health_and_reflection_refuse_undecodable_bytes_quietly(
         try:
             bad = b"\xff\xff\xff\xff"
             check, watch = "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"
-            assert (await status_of(opened, check, bad, NONE))[0] == Code.INVALID_ARGUMENT
-            assert (await status_of(opened, watch, bad, NONE, True))[0] == Code.INVALID_ARGUMENT
+            malformed = (
+                Code.INVALID_ARGUMENT,
+                "the request is not a valid grpc.health.v1.HealthCheckRequest",
+                Reason.MALFORMED_REQUEST,
+            )
+            assert await status_of(opened, check, bad, NONE) == malformed
+            assert await status_of(opened, watch, bad, NONE, True) == malformed
 
             info = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
@@ -176,6 +186,7 @@ async def test_health_and_reflection_refuse_undecodable_bytes_quietly(
                 async for answer in opened.stream_stream(info)(requests(listing, bad), timeout=10):
                     answers.append(answer)
             assert err.value.code() == Code.INVALID_ARGUMENT
+            assert error_info(err.value).reason == Reason.MALFORMED_REQUEST
             assert len(answers) == 1  # the valid request before was answered
 
             raw = await opened.unary_unary(check)(

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from alembic import command
 
-from common.migrate import alembic_config
+from common.server.migrate import alembic_config
 
 OWNER = 77
 
@@ -25,7 +25,9 @@ async def previous_release(database_url: str) -> AsyncIterator[str]:
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}_upgrade"')
         await admin.execute(f'CREATE DATABASE "{name}_upgrade"')
-        await asyncio.to_thread(command.upgrade, alembic_config(url, "billing_svc"), "0001")
+        await asyncio.to_thread(
+            command.upgrade, alembic_config(url, "billing_svc.migrations"), "0001"
+        )
         yield url
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}_upgrade" WITH (FORCE)')
@@ -35,7 +37,7 @@ async def previous_release(database_url: str) -> AsyncIterator[str]:
 async def test_allowances_paid_before_the_upgrade_are_not_paid_again(previous_release, base_env):
     from billing_svc.payments import Payments
     from billing_svc.settings import BillingSettings
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     conn = await asyncpg.connect(previous_release)
     try:
@@ -86,7 +88,7 @@ async def test_allowances_paid_before_the_upgrade_are_not_paid_again(previous_re
     finally:
         await conn.close()
 
-    config = alembic_config(previous_release, "billing_svc")
+    config = alembic_config(previous_release, "billing_svc.migrations")
     await asyncio.to_thread(command.upgrade, config, "head")
 
     pool = await asyncpg.create_pool(previous_release, min_size=1, max_size=2)

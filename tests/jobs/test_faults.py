@@ -10,7 +10,7 @@ import uuid
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from minio import Minio
 
-from tests.jobs_helpers import (
+from tests.support.jobs import (
     balance,
     domain,
     money_is_exact,
@@ -145,7 +145,7 @@ async def test_a_watcher_on_one_replica_sees_every_event_of_a_job_run_through_an
     from common.clients import authorized, channel
     from job_svc.server import create_server
     from job_svc.settings import JobSettings
-    from tests.conftest import SERVICE_TOKEN, make_settings
+    from tests.support.settings import SERVICE_TOKEN, make_settings
 
     await user_with(billing, billing_admin, 502, 10)
     replica = await create_server(make_settings(JobSettings, job_env), "127.0.0.1:0")
@@ -200,23 +200,16 @@ async def test_sigterm_lets_a_worker_finish_its_job_before_it_exits(
 async def test_a_worker_out_of_grace_hands_its_job_back_to_the_queue(
     jobs, billing, billing_admin, job_env, start_worker, db
 ):
-    from job_svc.settings import JobSettings
-    from job_svc.worker import Worker, build_jobs
-    from tests.conftest import make_settings
+    from job_svc.worker import Worker
 
     await user_with(billing, billing_admin, 505, 10)
-    settings = make_settings(JobSettings, job_env, LOCAL_LATENCY_SECONDS=30)
-    found, closers = await build_jobs(settings)
-    leaving = Worker(settings, found, "leaving-worker")
-    run = asyncio.create_task(leaving.run(grace_seconds=0.2))
-    try:
+    async with domain(job_env, LOCAL_LATENCY_SECONDS=30) as found:
+        leaving = Worker(found, "leaving-worker")
+        run = asyncio.create_task(leaving.run(grace_seconds=0.2))
         created = (await jobs.CreateJob(request(505))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         leaving.stop()
         await asyncio.wait_for(run, 10)
-    finally:
-        for close in closers:
-            await close()
     back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=505))).job
     assert back.status == pb.JOB_STATUS_QUEUED
     await start_worker(LOCAL_LATENCY_SECONDS=0)
@@ -261,7 +254,9 @@ async def test_a_worker_survives_redis_losing_its_data(
     created = (await jobs.CreateJob(request(506))).job
     await db.execute("UPDATE jobs.jobs SET created_at = created_at - interval '1 minute'")
     async with domain(job_env) as found:
-        await found.reconcile()  # the job has an entry again (or still): either way it runs
+        await (
+            found.reconciler.reconcile()
+        )  # the job has an entry again (or still): either way it runs
     final = await wait_for_status(jobs, created, pb.JOB_STATUS_SUCCEEDED)
     assert len(final.results) == 1
     await wait_until_settled(db)

@@ -13,7 +13,7 @@ from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from PIL import Image
 
-from tests.jobs_helpers import (
+from tests.support.jobs import (
     balance,
     money_is_exact,
     png,

@@ -144,17 +144,13 @@ async def wait_for_status(jobs: Any, job: pb.Job, status: int, seconds: float = 
 
 @contextlib.asynccontextmanager
 async def domain(job_env: dict[str, str], **overrides: object) -> AsyncIterator[Any]:
-    """job_svc's Jobs object, as a replica builds it, closed on leaving."""
+    """job_svc's domain, as a replica builds it, closed on leaving."""
+    from job_svc.domain import open_domain
     from job_svc.settings import JobSettings
-    from job_svc.worker import build_jobs
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
-    found, closers = await build_jobs(make_settings(JobSettings, job_env, **overrides))
-    try:
+    async with open_domain(make_settings(JobSettings, job_env, **overrides)) as found:
         yield found
-    finally:
-        for close in closers:
-            await close()
 
 
 async def saved_not_charged(

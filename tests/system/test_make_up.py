@@ -19,7 +19,7 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
 from devstack.embedded import free_ports
-from tests.jobs_helpers import request, wait_for_status
+from tests.support.jobs import request, wait_for_status
 
 ENGINES = ("DATABASE_URL", "REDIS_URL", "MINIO_ENDPOINT", "PROVIDER", "GEMINI_API_KEY")
 

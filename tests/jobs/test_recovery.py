@@ -11,7 +11,7 @@ import pytest
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from common.errors import Internal
-from tests.jobs_helpers import (
+from tests.support.jobs import (
     age,
     balance,
     domain,
@@ -41,7 +41,7 @@ async def test_billing_refusing_the_hold_leaves_no_job_to_be_charged_later(
     # A replica with a wrong credential: billing refuses its calls as UNAUTHENTICATED.
     async with domain(job_env, SERVICE_TOKEN="a-wrong-service-token-0123456789") as found:
         with pytest.raises(Internal, match="UNAUTHENTICATED"):
-            await found.create(new_job(801))
+            await found.jobs.create(new_job(801))
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
     assert await balance(billing, 801) == 10
@@ -78,7 +78,7 @@ async def test_a_job_saved_before_its_input_was_stored_is_rolled_back(
         await saved_not_charged(found, 803, "k", id=job_id, kind="edit",
                                 input_key=f"jobs/{job_id}/input.png")  # fmt: skip
         await age(db, 60)
-        await found.reconcile()
+        await found.reconciler.reconcile()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await db.fetchval("SELECT count(*) FROM billing.reservations") == 0
     assert await balance(billing, 803) == 10
@@ -109,7 +109,7 @@ async def test_the_hold_of_a_job_waiting_long_is_extended_before_it_expires(
     await db.execute("UPDATE billing.reservations SET expires_at = now() + interval '1 hour'")
     await db.execute("UPDATE jobs.jobs SET hold_until = now() + interval '1 hour'")
     async with domain(job_env) as found:
-        await found.reconcile()
+        await found.reconciler.reconcile()
     left = await db.fetchval("SELECT expires_at - now() FROM billing.reservations")
     assert left.total_seconds() > 23 * 3600
     hold_until = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs")
@@ -132,7 +132,7 @@ async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
     assert await balance(billing, 806) == 10
     await db.execute("UPDATE jobs.jobs SET hold_until = now() - interval '1 second'")
     async with domain(job_env) as found:
-        await found.reconcile()
+        await found.reconciler.reconcile()
     failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=806))).job
     assert failed.status == pb.JOB_STATUS_FAILED
     assert "waited too long" in failed.error
@@ -147,18 +147,14 @@ async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
     jobs, billing, billing_admin, job_env, redis, db
 ):
     from job_svc.events import EVENTS
-    from job_svc.settings import JobSettings
-    from job_svc.worker import Worker, build_jobs
-    from tests.conftest import make_settings
+    from job_svc.worker import Worker
 
     await user_with(billing, billing_admin, 807, 10)
-    settings = make_settings(JobSettings, job_env, LOCAL_LATENCY_SECONDS=60, WORKER_CONCURRENCY=1)
-    found, closers = await build_jobs(settings)
-    full = Worker(settings, found, "full-worker")
-    run = asyncio.create_task(full.run(grace_seconds=0.2))
     events = redis.pubsub()
     await events.subscribe(EVENTS)
-    try:
+    async with domain(job_env, LOCAL_LATENCY_SECONDS=60, WORKER_CONCURRENCY=1) as found:
+        full = Worker(found, "full-worker")
+        run = asyncio.create_task(full.run(grace_seconds=0.2))
         created = (await jobs.CreateJob(request(807))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)
         full.stop()
@@ -171,10 +167,7 @@ async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
                     event = pb.Job.FromString(message["data"])
                     if event.id == created.id:
                         seen.append(event.status)
-    finally:
-        await events.aclose()
-        for close in closers:
-            await close()
+    await events.aclose()
     back = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=807))).job
     assert back.status == pb.JOB_STATUS_QUEUED
     assert await balance(billing, 807) == 9
@@ -210,11 +203,13 @@ async def test_a_refund_goes_through_whatever_the_failure_reason_holds(
 async def test_replicas_take_turns_at_the_periodic_repair(job_env, redis):
     async with domain(job_env) as first, domain(job_env) as second:
         await redis.delete("jobs:reconciler")
-        ran = await asyncio.gather(first.reconcile_in_turn(0.5), second.reconcile_in_turn(0.5))
+        ran = await asyncio.gather(
+            first.reconciler.reconcile_in_turn(0.5), second.reconciler.reconcile_in_turn(0.5)
+        )
         assert sorted(ran) == [False, True]
-        assert not await first.reconcile_in_turn(0.5)
+        assert not await first.reconciler.reconcile_in_turn(0.5)
         await asyncio.sleep(0.5)  # the lease (80% of the interval) has lapsed
-        assert await second.reconcile_in_turn(0.5)
+        assert await second.reconciler.reconcile_in_turn(0.5)
 
 
 async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
@@ -227,10 +222,10 @@ async def test_a_hold_made_for_a_job_removed_meanwhile_is_given_back(
         row = await saved_not_charged(found, 810, "k")
         # Another attempt at the same job held the price, then was refused and removed
         # the job (its refusal raced with a top-up): this attempt finds the hold again.
-        await found.billing.reserve(810, 1, str(row["id"]))
-        await found.store.delete_creating(row["id"])
+        await found.billing.reserve(810, 1, str(row.id))
+        await found.store.delete_creating(row.id)
         with pytest.raises(Unavailable, match="withdrawn"):
-            await found._charge_and_queue(row)
+            await found.jobs.charge_and_queue(row)
     assert await db.fetchval("SELECT status FROM billing.reservations") == "released"
     assert await balance(billing, 810) == 10
 
@@ -248,8 +243,8 @@ async def test_removing_a_job_never_removes_one_that_was_charged_meanwhile(
         # user tops up and the reconciler charges and queues the job.
         await user_with(billing, billing_admin, 811, 10)
         await age(db, 60)
-        await found.reconcile()
-        assert not await found._discard(row)
+        await found.reconciler.reconcile()
+        assert not await found.jobs.discard(row)
         assert key in await found.objects.keys(f"jobs/{job_id}/")
     assert await db.fetchval("SELECT status FROM jobs.jobs") == "queued"
     assert await balance(billing, 811) == 10 - 1
@@ -264,11 +259,11 @@ async def test_a_job_whose_hold_expired_before_it_was_queued_is_rolled_back(
     async with domain(job_env) as found:
         row = await saved_not_charged(found, 812, "k")
         # The hold was made but its answer lost, and billing stayed out of reach a day.
-        await found.billing.reserve(812, 1, str(row["id"]))
+        await found.billing.reserve(812, 1, str(row.id))
         await db.execute("UPDATE billing.reservations SET expires_at = now() - interval '1 s'")
         assert await Reservations(db).sweep_expired() == 1
         await age(db, 60)
-        await found.reconcile()
+        await found.reconciler.reconcile()
     assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
     assert await balance(billing, 812) == 10
 
@@ -282,17 +277,17 @@ async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
     async with domain(job_env) as found:
         for job in (broken, fine):
             claimed = await found.store.claim(uuid.UUID(job.id), "a-worker-that-died")
-            await found.store.finish(uuid.UUID(job.id), claimed["attempts"], "succeeded", [], "")
+            await found.store.finish(uuid.UUID(job.id), claimed.attempts, "succeeded", [], "")
         # A hold billing does not know (e.g. its database was restored from a backup).
         await db.execute("UPDATE jobs.jobs SET reservation_id = $1 WHERE id = $2",
                          str(uuid.uuid4()), uuid.UUID(broken.id))  # fmt: skip
         await age(db, 60)
-        await found.reconcile()
+        await found.reconciler.reconcile()
         # A job queued by a release without hold_until gets one on the next pass.
         queued = (await jobs.CreateJob(request(813, "queued"))).job
         await db.execute("UPDATE jobs.jobs SET hold_until = NULL WHERE id = $1",
                          uuid.UUID(queued.id))  # fmt: skip
-        await found.reconcile()
+        await found.reconciler.reconcile()
     charges = dict(await db.fetch("SELECT id::text, charge FROM jobs.jobs"))
     assert charges[fine.id] == "captured" and charges[broken.id] == "released"
     left = await db.fetchval("SELECT hold_until - now() FROM jobs.jobs WHERE id = $1",

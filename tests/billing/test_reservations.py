@@ -11,7 +11,7 @@ from mediabot.billing.v1 import billing_pb2 as pb
 from mediabot.billing.v1 import billing_pb2_grpc
 
 from common.clients import authorized, channel
-from tests.conftest import SERVICE_TOKEN, new_key
+from tests.support.settings import SERVICE_TOKEN, new_key
 
 
 async def make_user(billing, telegram_id: int = 1001, credits: int = 0, admin=None) -> None:

@@ -5,9 +5,10 @@ answered UNKNOWN and logged by gRPC as an ERROR with its traceback, so anyone
 who can reach the port could fill the logs. `tolerant(server)` stands in for the
 server while a generated `add_*_to_server` registers its handlers and gives each
 handler a parser that never raises: bytes that do not parse become an
-`Undecodable`. The Guard refuses it as INVALID_ARGUMENT once the credential
-passed (so a caller without one still gets UNAUTHENTICATED first); on services
-without credentials (health, reflection) the handler refuses it at once.
+`Undecodable`. The Guard refuses it (MalformedRequest: INVALID_ARGUMENT, reason
+MALFORMED_REQUEST) once the credential passed, so a caller without one still
+gets UNAUTHENTICATED first; on services without credentials (health,
+reflection) the handler refuses it at once.
 Refusals are logged as one short warning line at most every
 `WARN_EVERY_SECONDS` per process, with how many were not logged since.
 """
@@ -17,11 +18,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
+
+from common.errors import DomainError, MalformedRequest
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,12 @@ class Undecodable:
 
     message: str
 
+    def refusal(self) -> MalformedRequest:
+        return MalformedRequest(f"the request is not a valid {self.message}")
 
-async def refuse(request: Undecodable, context: grpc.aio.ServicerContext) -> NoReturn:
-    await context.abort(
-        grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid {request.message}"
-    )
-    raise AssertionError("abort returned")  # pragma: no cover
+
+#: Ends a call with the status of a refusal.
+Refuse = Callable[[DomainError, grpc.aio.ServicerContext], Awaitable[None]]
 
 
 class Warnings:
@@ -69,18 +72,18 @@ class Warnings:
 WARNINGS = Warnings()
 
 
-def tolerant(server: grpc.aio.Server, guarded: bool = True) -> Any:
+def tolerant(server: grpc.aio.Server, refuse: Refuse | None = None) -> Any:
     """`server` as a generated `add_*_to_server` should see it: handlers it adds
-    parse requests without raising. When the service is not `guarded` by the
-    Guard, which refuses an `Undecodable` after the credential check, each
-    handler refuses one itself."""
-    return _Registrar(server, guarded)
+    parse requests without raising. Without `refuse` the service must be guarded:
+    the Guard refuses an `Undecodable` after the credential check; with it, each
+    handler refuses one itself (services without credentials)."""
+    return _Registrar(server, refuse)
 
 
 class _Registrar:
-    def __init__(self, server: grpc.aio.Server, guarded: bool) -> None:
+    def __init__(self, server: grpc.aio.Server, refuse: Refuse | None) -> None:
         self._server = server
-        self._guarded = guarded
+        self._refuse = refuse
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         self._server.add_registered_method_handlers(
@@ -97,7 +100,7 @@ class _Registrar:
         if parse is None:  # raw bytes: nothing to parse
             return handler
         handler = handler._replace(request_deserializer=_parser(method, parse))
-        return handler if self._guarded else _refusing(handler)
+        return handler if self._refuse is None else _refusing(handler, self._refuse)
 
 
 class _Generic(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -132,7 +135,7 @@ def _parser(method: str, parse: Callable[[bytes], Any]) -> Callable[[bytes], Any
     return tolerant_parse
 
 
-def _refusing(handler: Any) -> Any:
+def _refusing(handler: Any, refuse: Refuse) -> Any:
     """`handler` refusing an `Undecodable` request before its behaviour sees it."""
     kind = ("stream_" if handler.request_streaming else "unary_") + (
         "stream" if handler.response_streaming else "unary"
@@ -142,14 +145,14 @@ def _refusing(handler: Any) -> Any:
     async def checked(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async for request in requests:
             if isinstance(request, Undecodable):
-                await refuse(request, context)
+                await refuse(request.refusal(), context)
             yield request
 
     async def admit(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if handler.request_streaming:
             return checked(request, context)
         if isinstance(request, Undecodable):
-            await refuse(request, context)
+            await refuse(request.refusal(), context)
         return request
 
     async def generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:

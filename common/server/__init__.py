@@ -1,0 +1,1 @@
+"""Server-only plumbing: database, migrations, gRPC serving. Clients never import it."""
