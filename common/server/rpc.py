@@ -18,7 +18,7 @@ from google.protobuf import any_pb2
 from google.protobuf.descriptor import ServiceDescriptor
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from common.errors import (
@@ -34,6 +34,7 @@ from common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from common.server.decoding import Undecodable, tolerant
 from common.server.failures import DEPENDENCY_ERRORS
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,9 @@ class Guard:
     Every RPC needs `authorization: Bearer <token>`: the service token for the
     ordinary calls, the admin token for the admin ones (it also opens the
     ordinary calls). `guard` wraps each RPC method of a servicer; that costs
-    less per call than a grpc.aio interceptor, which rebuilds handlers.
+    less per call than a grpc.aio interceptor, which rebuilds handlers. A
+    request whose bytes did not parse (common/server/decoding.py) is refused
+    as MALFORMED_REQUEST once the credential passed.
     """
 
     def __init__(self, credentials: Credentials) -> None:
@@ -128,6 +131,8 @@ class Guard:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 current_actor.set(self._check(context, admin_only))
+                if isinstance(request, Undecodable):
+                    raise request.refusal()
                 return await method(request, context)
             except grpc.aio.AbortError:
                 raise
@@ -140,6 +145,8 @@ class Guard:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
                 current_actor.set(self._check(context, admin_only))
+                if isinstance(request, Undecodable):
+                    raise request.refusal()
                 async for item in method(request, context):
                     yield item
             except grpc.aio.AbortError:
@@ -161,6 +168,11 @@ async def _abort_on(exc: Exception, context: grpc.aio.ServicerContext, method: s
             log.exception("unhandled error", extra={"method": method})
             exc = Internal("internal error; it has been logged")
     await context.abort_with_status(rich_status(exc))
+
+
+async def _refuse(error: DomainError, context: grpc.aio.ServicerContext) -> None:
+    """Refuse a call of a service without credentials (health, reflection)."""
+    await context.abort_with_status(rich_status(error))
 
 
 @dataclass
@@ -231,14 +243,18 @@ def create_grpc_server(
         ],
     )
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Handlers are added through `tolerant`, so bytes that are not a valid
+    # request are refused without a traceback (common/server/decoding.py).
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, tolerant(server, _refuse))
     for binding in bindings:
         methods = binding.descriptor.methods_by_name
         guard.guard(binding.servicer, methods, binding.admin_methods)
-        binding.add_to_server(binding.servicer, server)
+        binding.add_to_server(binding.servicer, tolerant(server))
     names = [b.full_name for b in bindings]
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    # What reflection.enable_server_reflection does for an aio server.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer([*names, health.SERVICE_NAME, reflection.SERVICE_NAME]),
+        tolerant(server, _refuse),
     )
     try:
         port = server.add_insecure_port(address)
