@@ -102,16 +102,22 @@ class JobQueue:
                 await self._redis.xclaim(stream(lane), GROUP, consumer, 0, ids, justid=True)
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
-        """Take over entries whose worker stopped touching them."""
+        """Take over up to `count` entries whose worker stopped touching them, priority
+        lane first, wherever they sit among the entries live workers hold."""
         taken: list[Delivery] = []
         for lane in LANES:
-            # Redis 6.2 answers [next, entries], 7.x [next, entries, deleted].
-            _, entries, *_ = await self._redis.xautoclaim(
-                stream(lane), GROUP, consumer, min_idle_ms, "0-0", count=count
-            )
-            for entry_id, fields in entries:
-                if fields:  # a deleted entry comes back empty on 6.2
-                    taken.append(Delivery(lane, entry_id.decode(), fields[b"job"].decode()))
-                else:
-                    await self._redis.xack(stream(lane), GROUP, entry_id)
+            start: Any = "0-0"
+            while len(taken) < count:
+                # Redis 6.2 answers [next, entries], 7.x [next, entries, deleted]; 7.x
+                # looks at no more than 10 * count held entries per call: follow `next`.
+                start, entries, *_ = await self._redis.xautoclaim(
+                    stream(lane), GROUP, consumer, min_idle_ms, start, count=count - len(taken)
+                )
+                for entry_id, fields in entries:
+                    if fields:  # a deleted entry comes back empty on 6.2
+                        taken.append(Delivery(lane, entry_id.decode(), fields[b"job"].decode()))
+                    else:
+                        await self._redis.xack(stream(lane), GROUP, entry_id)
+                if start in (b"0-0", "0-0"):
+                    break
         return taken

@@ -57,6 +57,8 @@ class Worker:
         self._caps: dict[str, asyncio.Semaphore] = {}
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        #: Entries of dead workers may be waiting: the next free slot looks for them first.
+        self._takeover_due = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -86,6 +88,11 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             try:
+                # Jobs of dead workers are older than anything waiting: they go first.
+                self._take_over(await self._idle_entries(free))
+                free = self.settings.WORKER_CONCURRENCY - len(self.running)
+                if free <= 0:
+                    continue
                 deliveries = await self._queue.read(self.name, free, block_ms=500)
             except (aioredis.ConnectionError, aioredis.TimeoutError):
                 log.warning("queue unreachable; retrying")
@@ -100,6 +107,21 @@ class Worker:
                 continue
             for delivery in deliveries:
                 self._start(delivery, takeover=False)
+
+    async def _idle_entries(self, free: int) -> list[Delivery]:
+        """Up to `free` entries of workers that stopped heartbeating, when a look is due."""
+        if not self._takeover_due:
+            return []
+        idle_ms = int(self.settings.CLAIM_IDLE_SECONDS * 1000)
+        found = await self._queue.reclaim(self.name, idle_ms, free)
+        # A full answer may leave more behind: the next free slot looks again.
+        self._takeover_due = len(found) >= free
+        return found
+
+    def _take_over(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            log.info("taking over a job", extra={"job": delivery.job_id})
+            self._start(delivery, takeover=True)
 
     def _start(self, delivery: Delivery, takeover: bool) -> None:
         if delivery.entry_id in self.running:
@@ -300,22 +322,17 @@ class Worker:
                 await self._queue.touch(self.name, [r.delivery for r in self.running.values()])
 
     async def _reclaim(self) -> None:
-        """Take over entries of workers that stopped heartbeating."""
+        """Every CLAIM_IDLE_SECONDS / 3, even while every slot is busy, make the next
+        free slot look for entries of workers that stopped heartbeating before it
+        reads new ones."""
         idle_ms = int(self.settings.CLAIM_IDLE_SECONDS * 1000)
         while True:
             await asyncio.sleep(self.settings.CLAIM_IDLE_SECONDS / 3)
-            if self._stopping.is_set():
-                continue
-            free = self.settings.WORKER_CONCURRENCY - len(self.running)
-            if free <= 0:
-                continue
+            self._takeover_due = True
             try:
-                for delivery in await self._queue.reclaim(self.name, idle_ms, free):
-                    log.info("taking over a job", extra={"job": delivery.job_id})
-                    self._start(delivery, takeover=True)
                 await self._queue.prune_consumers(idle_ms * 10)
             except aioredis.RedisError:
-                log.warning("reclaim failed; retrying")
+                log.warning("pruning consumers failed; retrying")
 
     async def _listen_for_cancels(self) -> None:
         while True:
