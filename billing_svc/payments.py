@@ -320,7 +320,7 @@ class Payments:
                         f"(balance {balance}); refund refused"
                     )
                 await apply_entry(conn, owner, -credits, "refund", charge_id,
-                                  f"refund:{charge_id}")  # fmt: skip
+                                  f"refund:{charge_id}", note=reason)  # fmt: skip
             await self._drop_period(conn, owner, charge_id)
             await self._take_back_referral(conn, payment, actor)
             refunded = await conn.fetchrow(
@@ -451,7 +451,7 @@ class Payments:
                             continue
                         key = f"allowance:{row['charge_id']}:{row['n']}"
                         await apply_entry(conn, row["telegram_id"], allowance, "subscription",
-                                          "allowance", key)  # fmt: skip
+                                          row["charge_id"], key, note="allowance")  # fmt: skip
                 except asyncpg.UniqueViolationError:
                     continue  # another sweeper granted this window a moment ago
                 granted += 1

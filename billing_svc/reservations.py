@@ -72,7 +72,13 @@ class Reservations:
                     raise NotFound(f"user {telegram_id} not found") from None
                 if row is not None:
                     balance = await apply_entry(
-                        conn, telegram_id, -amount, "reserve", str(row["id"]), f"reserve:{key}"
+                        conn,
+                        telegram_id,
+                        -amount,
+                        "reserve",
+                        str(row["id"]),
+                        f"reserve:{key}",
+                        note=purpose,
                     )
                     return row, balance, row["pro"]
             return await self._replay(conn, telegram_id, amount, key)
@@ -124,8 +130,9 @@ class Reservations:
                         row["telegram_id"],
                         row["amount"],
                         "release",
-                        reason or str(rid),
+                        str(rid),
                         f"release:{rid}",
+                        note=reason,
                     )
                     return row, balance
             row = await self._fetch(conn, rid)
@@ -181,8 +188,9 @@ class Reservations:
                         row["telegram_id"],
                         row["amount"],
                         "release",
-                        "expired",
+                        str(row["id"]),
                         f"release:{row['id']}",
+                        note="expired",
                     )
                     await audit(
                         conn,
