@@ -87,7 +87,13 @@ class Accounts:
                 )
             if self._free_credits:
                 await apply_entry(
-                    conn, telegram_id, self._free_credits, "free", "", f"free:{telegram_id}", actor
+                    conn,
+                    telegram_id,
+                    self._free_credits,
+                    "free",
+                    str(telegram_id),
+                    f"free:{telegram_id}",
+                    actor,
                 )
             return await self._get(conn, telegram_id), True
 
@@ -132,7 +138,7 @@ class Accounts:
         async with self._pool.acquire() as conn:
             await self._get(conn, telegram_id)
             return await conn.fetch(
-                "SELECT id, telegram_id, amount, kind, reference, balance_after, created_at "
+                "SELECT id, telegram_id, amount, kind, reference, note, balance_after, created_at "
                 "FROM billing.ledger WHERE telegram_id = $1 AND ($2::bigint IS NULL OR id < $2) "
                 "ORDER BY id DESC LIMIT $3",
                 telegram_id,
@@ -183,7 +189,8 @@ class Accounts:
             raise InvalidArgument("amount must not be zero", field="amount")
         validate.int_range(amount, "amount", -1_000_000, 1_000_000)
         reason = validate.text(reason, "reason", max_len=200, required=True)
-        ledger_key = f"grant:{validate.key(key)}"
+        key = validate.key(key)
+        ledger_key = f"grant:{key}"
         async with self._pool.acquire() as conn:
             for _ in range(2):
                 earlier = await conn.fetchrow(
@@ -205,7 +212,7 @@ class Accounts:
                 try:
                     async with conn.transaction():
                         balance = await apply_entry(
-                            conn, telegram_id, amount, "grant", reason, ledger_key, actor
+                            conn, telegram_id, amount, "grant", key, ledger_key, actor, note=reason
                         )
                         await audit(conn, actor, "grant", telegram_id, amount=amount, reason=reason)
                         return balance

@@ -343,7 +343,7 @@ class Payments:
                         balance=balance,
                     )
                 await apply_entry(conn, owner, -credits, "refund", charge_id,
-                                  f"refund:{charge_id}", actor)  # fmt: skip
+                                  f"refund:{charge_id}", actor, note=reason)  # fmt: skip
             await self._drop_period(conn, owner, charge_id)
             await self._take_back_referral(conn, payment, actor)
             refunded = await conn.fetchrow(
@@ -474,7 +474,8 @@ class Payments:
                             continue
                         key = f"allowance:{row['charge_id']}:{row['n']}"
                         await apply_entry(conn, row["telegram_id"], allowance, "subscription",
-                                          "allowance", key, SYSTEM)  # fmt: skip
+                                          row["charge_id"], key, SYSTEM,
+                                          note="allowance")  # fmt: skip
                 except asyncpg.UniqueViolationError:
                     continue  # another sweeper granted this window a moment ago
                 granted += 1

@@ -87,6 +87,7 @@ class Reservations:
                         str(row["id"]),
                         f"reserve:{key}",
                         actor,
+                        note=purpose,
                     )
                     return row, balance, row["pro"]
             return await self._replay(conn, telegram_id, amount, key)
@@ -143,9 +144,10 @@ class Reservations:
                         row["telegram_id"],
                         row["amount"],
                         "release",
-                        reason or str(rid),
+                        str(rid),
                         f"release:{rid}",
                         actor,
+                        note=reason,
                     )
                     return row, balance
             row = await self._fetch(conn, rid)
@@ -200,9 +202,10 @@ class Reservations:
                         row["telegram_id"],
                         row["amount"],
                         "release",
-                        "expired",
+                        str(row["id"]),
                         f"release:{row['id']}",
                         SYSTEM,
+                        note="expired",
                     )
                     await audit(
                         conn,

@@ -147,6 +147,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                     amount=r["amount"],
                     kind=r["kind"],
                     reference=r["reference"],
+                    note=r["note"],
                     balance_after=r["balance_after"],
                     created_at=timestamp(r["created_at"]),
                 )

@@ -22,14 +22,14 @@ WITH account AS (
     RETURNING balance
 ), entry AS (
     INSERT INTO billing.ledger (telegram_id, amount, kind, reference, balance_after,
-                                idempotency_key)
-    SELECT $1, $2, $3, $4, account.balance, $5 FROM account
+                                idempotency_key, note)
+    SELECT $1, $2, $3, $4, account.balance, $5, $7 FROM account
     RETURNING id, balance_after
 ), logged AS (
     INSERT INTO billing.audit_log (actor, action, telegram_id, details)
     SELECT $6, 'credits:' || $3, $1, jsonb_build_object(
         'entry', entry.id, 'amount', $2::bigint, 'balance_after', entry.balance_after,
-        'reference', $4::text)
+        'reference', $4::text, 'note', $7::text)
     FROM entry
 )
 SELECT balance_after FROM entry
@@ -44,15 +44,20 @@ async def apply_entry(
     reference: str,
     key: str,
     actor: str,
+    *,
+    note: str = "",
 ) -> int:
     """Move `amount` credits on an account and record it in the ledger and the
     audit log (as done by `actor`); returns the new balance.
+
+    `reference` is the id of what the entry belongs to (a reservation id, a
+    payment's charge id, a grant's key, ...), `note` its free text (a reason).
 
     Must run inside the caller's transaction. The ledger's unique key makes a
     second write of the same movement fail instead of counting twice.
     """
     balance: int | None = await conn.fetchval(
-        _APPLY_ENTRY, telegram_id, amount, kind, reference, key, actor
+        _APPLY_ENTRY, telegram_id, amount, kind, reference, key, actor, note
     )
     if balance is None:
         held = await conn.fetchval(

@@ -167,6 +167,6 @@ async def test_control_characters_in_text_are_invalid_and_change_nothing(
                                idempotency_key="g")
     )  # fmt: skip
     assert (
-        await db.fetchval("SELECT reference FROM billing.ledger WHERE kind = 'grant'")
+        await db.fetchval("SELECT note FROM billing.ledger WHERE kind = 'grant'")
         == "ticket 7:\n\tgoodwill"
     )

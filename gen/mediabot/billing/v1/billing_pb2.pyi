@@ -130,7 +130,7 @@ class GetBalanceResponse(_message.Message):
     def __init__(self, balance: _Optional[int] = ..., tier: _Optional[_Union[Tier, str]] = ..., pro_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("id", "telegram_id", "amount", "kind", "reference", "balance_after", "created_at")
+    __slots__ = ("id", "telegram_id", "amount", "kind", "reference", "balance_after", "created_at", "note")
     ID_FIELD_NUMBER: _ClassVar[int]
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class LedgerEntry(_message.Message):
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     id: int
     telegram_id: int
     amount: int
@@ -145,7 +146,8 @@ class LedgerEntry(_message.Message):
     reference: str
     balance_after: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., telegram_id: _Optional[int] = ..., amount: _Optional[int] = ..., kind: _Optional[str] = ..., reference: _Optional[str] = ..., balance_after: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    note: str
+    def __init__(self, id: _Optional[int] = ..., telegram_id: _Optional[int] = ..., amount: _Optional[int] = ..., kind: _Optional[str] = ..., reference: _Optional[str] = ..., balance_after: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ListLedgerRequest(_message.Message):
     __slots__ = ("telegram_id", "page_size", "page_token")
