@@ -96,7 +96,12 @@ async def test_grpcurl_lists_the_services_and_calls_with_the_credential(billing_
     assert json.loads(health.stdout)["status"] == "SERVING"
 
     await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(77)))
-    call = ["-d", '{"telegram_id": 77}', address, "mediabot.billing.v1.BillingService/GetBalance"]
+    call = [
+        "-d",
+        f'{{"telegram_id": {tg(77)}}}',
+        address,
+        "mediabot.billing.v1.BillingService/GetBalance",
+    ]
     answer = grpcurl("-H", f"authorization: Bearer {SERVICE_TOKEN}", *call)
     assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout) == {"balance": "10", "tier": "TIER_FREE"}
