@@ -49,10 +49,12 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | 
 
 
 class Embedded(AbstractContextManager["Embedded"]):
-    """Starts the engines that are asked for and stops them on exit."""
+    """Starts the engines that are asked for and stops them on exit; `ephemeral`
+    ones (the tests') also remove their data then."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, ephemeral: bool = False) -> None:
         self.data_dir = data_dir.resolve()
+        self._ephemeral = ephemeral
         self._processes: list[subprocess.Popen[bytes]] = []
         self._postgres: Any = None
 
@@ -126,6 +128,8 @@ class Embedded(AbstractContextManager["Embedded"]):
         if self._postgres is not None:
             self._postgres.cleanup()
             self._postgres = None
+        if self._ephemeral:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __exit__(
         self,

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 from mediabot.billing.v1 import billing_pb2 as bpb
@@ -21,6 +22,7 @@ from common.clients import authorized, channel
 from devstack.embedded import free_ports
 from tests.support.ids import tg
 from tests.support.jobs import request, wait_for_status
+from tests.support.settings import ROOT
 
 ENGINES = ("DATABASE_URL", "REDIS_URL", "MINIO_ENDPOINT", "PROVIDER", "GEMINI_API_KEY")
 
@@ -62,6 +64,11 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         finally:
             await to_billing.close()
             await to_jobs.close()
+        tour = await asyncio.to_thread(_run_the_readme_tour, tmp_path, billing_port, jobs_port)
+        assert tour.returncode == 0, tour.stderr
+        assert "JOB_STATUS_SUCCEEDED" in tour.stdout
+        assert "lighthouse.png: PNG image data" in tour.stdout
+        assert '"reason":"USER_NOT_FOUND"' in tour.stderr
         # Redis, SeaweedFS, the three services and Postgres (which pg_ctl detaches).
         started = psutil.Process(up.pid).children(recursive=True) + _using(tmp_path)
         assert len(started) >= 6
@@ -77,6 +84,22 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
             for process in leftovers:
                 with contextlib.suppress(psutil.Error):
                     process.kill()
+
+
+def _run_the_readme_tour(
+    folder: Path, billing_port: int, jobs_port: int
+) -> subprocess.CompletedProcess[str]:
+    """The README's grpcurl tour as printed, in a checkout at `folder` (its .venv
+    is this one), against the services on this test's ports."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- tour -->\n```sh\n", 1)[1].split("```", 1)[0]
+    block = block.replace("127.0.0.1:50051", f"127.0.0.1:{billing_port}")
+    block = block.replace("127.0.0.1:50052", f"127.0.0.1:{jobs_port}")
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=folder, capture_output=True, text=True,
+        timeout=120, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+    )  # fmt: skip
 
 
 def _using(folder) -> list[psutil.Process]:
