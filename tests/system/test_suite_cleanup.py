@@ -22,8 +22,8 @@ def test_a_run_with_embedded_s3_removes_its_data_folder(tmp_path):
     probe.write_text(PROBE)
     env = {k: v for k, v in os.environ.items() if k != "MINIO_ENDPOINT"}  # S3 embedded
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-c", "pyproject.toml", "-p", "no:cacheprovider", "-p",
-         "tests.fixtures.engines", "-p", "tests.fixtures.services", str(probe)],
+        [sys.executable, "-m", "pytest", "-q", "-c", "pyproject.toml", "-p", "no:cacheprovider",
+         "-p", "tests.fixtures.engines", "-p", "tests.fixtures.services", str(probe)],
         cwd=ROOT, env={**env, "PROBE_ROOT": str(ROOT)}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
