@@ -114,6 +114,7 @@ class Message:
             "outgoing": self.outgoing,
             "deleted": self.deleted,
             "edits": self.edits,
+            "paid": self.paid,
         }
 
 

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { bot: "", user: "", seq: 0, generation: 0, chat: null, actionTimer: 0 };
+const state = { bot: "", user: "", seq: 0, generation: 0, chat: null, actionTimer: 0, notes: [] };
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -123,14 +123,17 @@ function invoiceCard(m) {
   return el("div", { class: "invoice" }, el("b", {}, i.title), i.description);
 }
 
-function keyboardFor(m) {
+function keyboardFor(record) {
+  const m = record.message;
   let rows = m.reply_markup && m.reply_markup.inline_keyboard;
   if (!rows && m.invoice) rows = [[{ text: `Pay ⭐${m.invoice.total_amount}`, pay: true }]];
+  if (rows && record.paid) rows = [[{ text: "Paid ✓", paid: true }]];
   if (!rows) return null;
   return el("div", { class: "inline-kb" }, rows.map((row) => el("div", { class: "kb-row" },
     row.map((button) => el("button", {
       type: "button",
       class: button.pay ? "pay" : "",
+      disabled: button.paid ? "" : undefined,
       onclick: () => pressInline(m, button).catch(fail),
     }, button.text)))));
 }
@@ -155,7 +158,7 @@ function bubble(record) {
   if (m.caption) body.push(el("div", { class: "text" }, formatted(m.caption, m.caption_entities)));
   const time = new Date(m.date * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   body.push(el("div", { class: "meta" }, m.edit_date ? `edited · ${time}` : time));
-  const kb = keyboardFor(m);
+  const kb = keyboardFor(record);
   if (kb) body.push(kb);
   return el("div", { class: `msg ${mine ? "out" : "in"}`, "data-id": m.message_id }, body);
 }
@@ -164,7 +167,11 @@ function renderChat(chat) {
   state.chat = chat;
   const list = $("#messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-  list.replaceChildren(...chat.messages.filter((r) => !r.deleted).map(bubble));
+  const items = chat.messages.filter((r) => !r.deleted)
+    .map((r) => ({ time: r.message.date, node: bubble(r) }))
+    .concat(state.notes.map((n) => ({ time: n.time, node: el("div", { class: "system" }, n.text) })));
+  items.sort((a, b) => a.time - b.time);  // stable: a note stays after the messages of its second
+  list.replaceChildren(...items.map((item) => item.node));
   if (atBottom) list.scrollTop = list.scrollHeight;
   $("#block").textContent = chat.blocked ? "Unblock" : "Block";
   renderReplyKeyboard(chat.keyboard);
@@ -197,7 +204,9 @@ function showAction(action) {
   if (action) state.actionTimer = setTimeout(() => { $("#action").textContent = ""; }, 5000);
 }
 
-function note(text) {
+function note(text, time) {
+  // System lines (flood limits, failed payments) are kept and shown among the messages.
+  state.notes.push({ time: Math.floor(time), text });
   const list = $("#messages");
   list.append(el("div", { class: "system" }, text));
   list.scrollTop = list.scrollHeight;
@@ -285,8 +294,12 @@ async function follow() {
       for (const e of found.events) {
         if (["message", "edit", "delete", "blocked", "unblocked"].includes(e.kind)) changed = true;
         if (e.kind === "action") showAction(e.action);
-        if (e.kind === "rate_limited") note(`the bot hit the flood limit (${e.method}, retry after ${e.retry_after} s)`);
-        if (e.kind === "payment_failed" && e.reason === "timeout") note("payment failed: no answer to the pre-checkout query");
+        if (e.kind === "rate_limited") {
+          note(`the bot hit the flood limit (${e.method}, retry after ${e.retry_after} s)`, e.time);
+        }
+        if (e.kind === "payment_failed" && e.reason === "timeout") {
+          note("payment failed: the bot did not answer the pre-checkout query", e.time);
+        }
       }
       if (changed) await refresh();
     } catch (error) {
@@ -331,6 +344,7 @@ async function start() {
   if (!state.bot || !state.user) return;
   localStorage.setItem("bot", state.bot);
   localStorage.setItem("user", state.user);
+  state.notes = [];
   $("#status").textContent = statusLine();
   await refresh();
   state.seq = state.chat ? state.chat.last_seq : 0;
