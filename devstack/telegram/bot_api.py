@@ -371,10 +371,10 @@ async def get_updates(call: Call) -> list[Json]:
     generation = bot.poll_generation
     bot.wake()  # an earlier getUpdates still waiting learns it was replaced
     while True:
-        if generation != bot.poll_generation:
-            raise ApiError(409, CONFLICT_POLLING)
         if bot.webhook is not None:
             raise ApiError(409, "Conflict: terminated by setWebhook request")
+        if generation != bot.poll_generation:
+            raise ApiError(409, CONFLICT_POLLING)
         remaining = deadline - time.monotonic()
         if bot.updates or remaining <= 0 or world.closing:
             return list(bot.updates)[:limit]
