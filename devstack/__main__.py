@@ -2,7 +2,9 @@
 
 `up` uses DATABASE_URL / REDIS_URL / MINIO_ENDPOINT when they are set and
 otherwise starts embedded Postgres, Redis and S3 with data under `.data/`;
-then it migrates, starts every service and stops them all on Ctrl-C.
+then it migrates, starts every service and stops them all on Ctrl-C. With no
+BOT_TOKEN it also starts the local Telegram (Bot API server and web chat) and
+points the bot at it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ DATA = Path(".data")
 SECRETS = DATA / "dev-secrets.env"
 GENERATED = ("SERVICE_TOKEN", "ADMIN_API_TOKEN", "INVOICE_SECRET", "WEBAPP_SECRET",
              "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")  # fmt: skip
+LOCAL_BOT_USERNAME = "mediabot_local_bot"
 
 
 def _default(settings: type[BaseSettings], name: str) -> Any:
@@ -51,6 +54,8 @@ class Configured(BaseSettings):
     MINIO_ENDPOINT: str = ""
     PROVIDER: str = ""
     GEMINI_API_KEY: str = ""
+    BOT_TOKEN: str = ""
+    LOCAL_TELEGRAM_ADDR: str = "127.0.0.1:8081"
 
 
 def dev_secrets() -> dict[str, str]:
@@ -63,6 +68,9 @@ def dev_secrets() -> dict[str, str]:
             known[name] = value
     for name in GENERATED:
         known.setdefault(name, secrets.token_urlsafe(24))
+    # A token of the right shape for the local Telegram (any such token works there).
+    bot_id = 7_000_000_000 + secrets.randbelow(1_000_000_000)
+    known.setdefault("LOCAL_BOT_TOKEN", f"{bot_id}:AA{secrets.token_urlsafe(33)[:33]}")
     SECRETS.write_text("".join(f"{k}={v}\n" for k, v in known.items()))
     SECRETS.chmod(0o600)
     return known
@@ -103,6 +111,9 @@ def up() -> int:
         upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL, MIGRATIONS)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
+            telegram = local_telegram(env, configured)
+            if telegram is not None:
+                children.append(("telegram", telegram))
             for name, module, address in PROCESSES:
                 child = subprocess.Popen([sys.executable, "-m", module], env=env)
                 children.append((name, child))
@@ -122,7 +133,36 @@ def up() -> int:
                     child.kill()
 
 
+def local_telegram(env: dict[str, str], configured: Configured) -> subprocess.Popen[bytes] | None:
+    """With no BOT_TOKEN, the local Bot API server and web chat (the one the tests use), and
+    BOT_TOKEN / TELEGRAM_API_URL in `env` so that the bot talks to it; None otherwise."""
+    if configured.BOT_TOKEN:
+        return None
+    token = env["LOCAL_BOT_TOKEN"]
+    host, _, port = configured.LOCAL_TELEGRAM_ADDR.rpartition(":")
+    env |= {
+        "BOT_TOKEN": token,
+        "BOT_USERNAME": LOCAL_BOT_USERNAME,
+        "TELEGRAM_API_URL": f"http://{configured.LOCAL_TELEGRAM_ADDR}",
+    }
+    command = [sys.executable, "-m", "devstack.telegram", "--host", host, "--port", port,
+               "--bot", f"{token}={LOCAL_BOT_USERNAME}"]  # fmt: skip
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    wait_for_port(int(port), 30, child)
+    return child
+
+
 def print_summary(env: dict[str, str], configured: Configured) -> None:
+    if configured.BOT_TOKEN:
+        api = env.get("TELEGRAM_API_URL") or "https://api.telegram.org"
+        telegram = f"  Telegram     BOT_TOKEN set: the bot talks to {api}\n"
+    else:
+        telegram = (
+            f"  web chat     http://{configured.LOCAL_TELEGRAM_ADDR}/  (talk to the bot here;\n"
+            f"               a local Bot API server at that address, no BOT_TOKEN needed)\n"
+        )
+    has_bot = any(name == "bot" for name, _, _ in PROCESSES)
+    bot = "" if has_bot else "  bot          not in this build yet\n"
     print(
         "\nmediabot is up:\n"
         f"  billing_svc  grpc://{configured.BILLING_GRPC_ADDR}\n"
@@ -132,6 +172,7 @@ def print_summary(env: dict[str, str], configured: Configured) -> None:
         f"  Postgres     {redacted(env.get('DATABASE_URL') or configured.DATABASE_URL)}\n"
         f"  Redis        {env.get('REDIS_URL') or configured.REDIS_URL}\n"
         f"  secrets      {SECRETS} (SERVICE_TOKEN, ADMIN_API_TOKEN for grpcurl)\n"
+        f"{telegram}{bot}"
         "Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 #: Migration packages, in the order they apply (each declares its schema).
 MIGRATIONS = ("billing_svc.migrations", "job_svc.migrations")
 
@@ -12,3 +14,5 @@ PROCESSES = [
     ("jobs", "job_svc", "JOBS_GRPC_ADDR"),
     ("worker", "job_svc.worker", None),
 ]
+if importlib.util.find_spec("bot_gateway.__main__") is not None:  # the bot, once it exists
+    PROCESSES.append(("bot", "bot_gateway", None))
