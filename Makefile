@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find protos -name '*.proto')
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard common/texts/locales/*/LC_MESSAGES/*.po))
 
 .PHONY: help install up test proto proto-check lint bench migrate clean
 
@@ -19,12 +20,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with every pinned dependency
+install: $(STAMP) $(CATALOGS) ## create .venv with every pinned dependency, compile the texts
 
-up: $(STAMP) ## run the whole system locally (embedded Postgres, Redis and S3 unless configured)
+%.mo: %.po $(STAMP)
+	$(PY) -m common.texts
+
+up: $(STAMP) $(CATALOGS) ## run the whole system locally (embedded Postgres, Redis and S3 unless configured)
 	$(PY) -m devstack up
 
-test: $(STAMP) ## run the test suite against real Postgres, Redis and S3
+test: $(STAMP) $(CATALOGS) ## run the test suite against real Postgres, Redis and S3
 	$(PY) -m pytest -q
 
 proto: $(STAMP) ## regenerate gen/ from protos/
@@ -44,7 +48,7 @@ lint: proto-check ## buf lint, ruff, mypy, import rules, and a fresh gen/
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: $(STAMP) ## run the benchmarks and print their tables
+bench: $(STAMP) $(CATALOGS) ## run the benchmarks and print their tables
 	$(PY) -m benchmarks
 
 migrate: $(STAMP) ## apply every service's migrations to DATABASE_URL

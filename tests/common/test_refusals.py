@@ -29,7 +29,7 @@ from common.errors import (
     UserNotFound,
 )
 from common.server.rpc import Credentials, ServiceBinding, create_grpc_server, status_code
-from common.texts import CATALOGS, LANGUAGES, refusal_text
+from common.texts import LANGUAGES, refusal_text
 from tests.support.jobs import request, user_with
 from tests.support.settings import ADMIN_TOKEN, SERVICE_TOKEN
 
@@ -101,7 +101,7 @@ def test_every_reason_has_words_in_every_language():
             figures = dict.fromkeys(FIGURES, "7")
             said = refusal_text(DomainError.by_reason[reason]("m", **figures), language)
             assert said and "{" not in said, (language, reason)
-        assert set(CATALOGS[language]) == set(CATALOGS["en"]), language
+            assert said != f"refusal.{reason.lower()}", (language, reason)
 
 
 async def test_billing_refusals_carry_their_reasons_and_figures(billing, billing_admin):
