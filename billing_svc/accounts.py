@@ -23,7 +23,14 @@ ACCOUNT_COLUMNS = """
               WHERE p.telegram_id = a.telegram_id AND pay.refunded_at IS NULL
                 AND p.starts_at <= now()
               ORDER BY p.starts_at DESC LIMIT 1), '') AS subscription_product_id,
-    (a.pro_until IS NOT NULL AND a.pro_until > now()) AS is_pro
+    (a.pro_until IS NOT NULL AND a.pro_until > now()) AS is_pro,
+    (SELECT count(*) FROM billing.referrals r WHERE r.referrer_id = a.telegram_id)
+        AS referral_count,
+    coalesce((SELECT pay.charge_id FROM billing.subscription_periods p
+              JOIN billing.payments pay ON pay.charge_id = p.charge_id
+              WHERE p.telegram_id = a.telegram_id AND pay.refunded_at IS NULL
+                AND pay.product_id = 'sub_monthly' AND p.ends_at > now()
+              ORDER BY p.starts_at DESC LIMIT 1), '') AS monthly_charge_id
 """
 
 

@@ -44,6 +44,8 @@ def user_message(row: asyncpg.Record) -> pb.User:
         referrer_id=row["referrer_id"] or 0,
         created_at=timestamp(row["created_at"]),
         subscription_product_id=row["subscription_product_id"],
+        referral_count=row["referral_count"],
+        monthly_charge_id=row["monthly_charge_id"],
     )
 
 

@@ -215,12 +215,14 @@ async def test_a_monthly_subscription_makes_pro_and_renews(billing, db):
     me = (await billing.GetUser(pb.GetUserRequest(telegram_id=BUYER))).user
     assert me.tier == pb.TIER_PRO
     assert me.pro_until.seconds == ends
+    assert me.monthly_charge_id == "sub-1"  # what the bot cancels or resumes renewal with
     renewal = await billing.CompletePayment(
         payment(inv, "sub-2", subscription_expiration_date=ends + 30 * 86400, is_recurring=True)
     )
     assert renewal.balance == first.balance + first.payment.credits_granted
     me = (await billing.GetUser(pb.GetUserRequest(telegram_id=BUYER))).user
     assert me.pro_until.seconds == ends + 30 * 86400
+    assert me.monthly_charge_id == "sub-2"
     assert await db.fetchval("SELECT count(*) FROM billing.subscription_periods") == 2
 
 
@@ -249,6 +251,8 @@ async def test_the_referrer_is_rewarded_once_on_the_first_payment(billing, db):
     referrer = await user(billing, tg(3001))
     referred = await user(billing, tg(3002), referral_code=referrer.referral_code)
     assert referred.referrer_id == tg(3001)
+    counted = await billing.GetUser(pb.GetUserRequest(telegram_id=tg(3001)))
+    assert (counted.user.referral_count, referred.referral_count) == (1, 0)
     before = referrer.balance
     for charge in ("first", "second"):
         inv = await invoice(billing, telegram_id=tg(3002))

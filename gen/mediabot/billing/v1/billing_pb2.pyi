@@ -42,7 +42,7 @@ PRODUCT_KIND_SUBSCRIPTION_MONTHLY: ProductKind
 PRODUCT_KIND_SUBSCRIPTION_ANNUAL: ProductKind
 
 class User(_message.Message):
-    __slots__ = ("telegram_id", "username", "language", "balance", "tier", "pro_until", "banned", "referral_code", "referrer_id", "created_at", "subscription_product_id")
+    __slots__ = ("telegram_id", "username", "language", "balance", "tier", "pro_until", "banned", "referral_code", "referrer_id", "created_at", "subscription_product_id", "referral_count", "monthly_charge_id")
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,8 @@ class User(_message.Message):
     REFERRER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTION_PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERRAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_CHARGE_ID_FIELD_NUMBER: _ClassVar[int]
     telegram_id: int
     username: str
     language: str
@@ -65,7 +67,9 @@ class User(_message.Message):
     referrer_id: int
     created_at: _timestamp_pb2.Timestamp
     subscription_product_id: str
-    def __init__(self, telegram_id: _Optional[int] = ..., username: _Optional[str] = ..., language: _Optional[str] = ..., balance: _Optional[int] = ..., tier: _Optional[_Union[Tier, str]] = ..., pro_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., banned: _Optional[bool] = ..., referral_code: _Optional[str] = ..., referrer_id: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_product_id: _Optional[str] = ...) -> None: ...
+    referral_count: int
+    monthly_charge_id: str
+    def __init__(self, telegram_id: _Optional[int] = ..., username: _Optional[str] = ..., language: _Optional[str] = ..., balance: _Optional[int] = ..., tier: _Optional[_Union[Tier, str]] = ..., pro_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., banned: _Optional[bool] = ..., referral_code: _Optional[str] = ..., referrer_id: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_product_id: _Optional[str] = ..., referral_count: _Optional[int] = ..., monthly_charge_id: _Optional[str] = ...) -> None: ...
 
 class EnsureUserRequest(_message.Message):
     __slots__ = ("telegram_id", "username", "language_code", "referral_code")
