@@ -57,6 +57,23 @@ class ResultLink:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """A kind of job at a quality as it can be created now: price, maker, options."""
+
+    kind: Kind
+    quality: Quality
+    price: int
+    provider: str
+    aspect_ratios: tuple[str, ...]
+    durations_seconds: tuple[int, ...]
+    #: "required" (edit), "optional" (video: a start image) or "none" (image).
+    input_image: str
+
+
+_INPUT_IMAGE = {Kind.IMAGE: "none", Kind.EDIT: "required", Kind.VIDEO: "optional"}
+
+
+@dataclass(frozen=True)
 class JobFilter:
     """What an admin's job list is narrowed to (None: any)."""
 
@@ -358,6 +375,23 @@ class Jobs:
                 retry_of=old.id,
             )
         )
+
+    def offers(self) -> list[Offer]:
+        """Every kind at every quality: its price and what its provider accepts."""
+        return [
+            Offer(
+                kind=kind,
+                quality=quality,
+                price=price,
+                provider=self._providers[kind].name,
+                aspect_ratios=tuple(self._providers[kind].aspect_ratios.get(kind, ())),
+                durations_seconds=(
+                    tuple(self._providers[kind].video_durations) if kind == Kind.VIDEO else ()
+                ),
+                input_image=_INPUT_IMAGE[kind],
+            )
+            for (kind, quality), price in self._costs.items()
+        ]
 
     def describe(self) -> dict[str, str]:
         """Which provider makes each kind."""

@@ -15,7 +15,15 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 from common.convert import timestamp
 from common.errors import InvalidArgument
 from job_svc.jobs import JobFilter, Jobs
-from job_svc.messages import KIND_CODES, KINDS, QUALITIES, STATUS_CODES, STATUSES, job_message
+from job_svc.messages import (
+    KIND_CODES,
+    KINDS,
+    QUALITIES,
+    QUALITY_CODES,
+    STATUS_CODES,
+    STATUSES,
+    job_message,
+)
 from job_svc.model import Job, JobStatus, Kind, NewJob
 from job_svc.watch import Watching
 
@@ -180,6 +188,24 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         jobs = await self._jobs.page_all(where, size, before)
         return pb.ListAllJobsResponse(
             jobs=[job_message(j) for j in jobs], next_page_token=_next_token(jobs, size)
+        )
+
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOffersResponse:
+        return pb.ListOffersResponse(
+            offers=[
+                pb.Offer(
+                    kind=KIND_CODES[o.kind],
+                    quality=QUALITY_CODES[o.quality],
+                    price=o.price,
+                    provider=o.provider,
+                    aspect_ratios=o.aspect_ratios,
+                    durations_seconds=o.durations_seconds,
+                    input_image=o.input_image,
+                )
+                for o in self._jobs.offers()
+            ]
         )
 
     async def RetryJob(

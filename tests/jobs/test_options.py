@@ -122,3 +122,21 @@ async def test_local_keeps_accepting_every_ratio_and_duration(
     assert details == f"aspect_ratio 7:5 is not available for video on local; choose {ALL_RATIOS}"
     details = await refused(jobs.CreateJob(video("1:1", 5)))
     assert details == "duration_seconds 5 is not available for video on local; choose 4, 6 or 8"
+
+
+async def test_offers_tell_prices_and_what_each_provider_accepts(jobs, gemini_jobs):
+    local = {(o.kind, o.quality): o for o in (await jobs.ListOffers(pb.ListOffersRequest())).offers}
+    assert len(local) == 6
+    image = local[(pb.JOB_KIND_IMAGE, pb.QUALITY_STANDARD)]
+    assert (image.price, image.provider, image.input_image) == (1, "local", "none")
+    assert list(image.aspect_ratios) == ["1:1", "16:9", "9:16", "4:3", "3:4"]
+    assert not image.durations_seconds
+    assert local[(pb.JOB_KIND_VIDEO, pb.QUALITY_PRO)].price == 25
+    assert local[(pb.JOB_KIND_EDIT, pb.QUALITY_STANDARD)].input_image == "required"
+
+    stub, _ = gemini_jobs
+    veo = {(o.kind, o.quality): o for o in (await stub.ListOffers(pb.ListOffersRequest())).offers}
+    clip = veo[(pb.JOB_KIND_VIDEO, pb.QUALITY_STANDARD)]
+    assert clip.provider == "gemini" and clip.input_image == "optional"
+    assert set(clip.aspect_ratios) == {"16:9", "9:16"}
+    assert sorted(clip.durations_seconds) == [4, 6, 8]

@@ -324,3 +324,31 @@ class RetryJobResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class ListOffersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Offer(_message.Message):
+    __slots__ = ("kind", "quality", "price", "provider", "aspect_ratios", "durations_seconds", "input_image")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_RATIOS_FIELD_NUMBER: _ClassVar[int]
+    DURATIONS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: JobKind
+    quality: Quality
+    price: int
+    provider: str
+    aspect_ratios: _containers.RepeatedScalarFieldContainer[str]
+    durations_seconds: _containers.RepeatedScalarFieldContainer[int]
+    input_image: str
+    def __init__(self, kind: _Optional[_Union[JobKind, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., price: _Optional[int] = ..., provider: _Optional[str] = ..., aspect_ratios: _Optional[_Iterable[str]] = ..., durations_seconds: _Optional[_Iterable[int]] = ..., input_image: _Optional[str] = ...) -> None: ...
+
+class ListOffersResponse(_message.Message):
+    __slots__ = ("offers",)
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    offers: _containers.RepeatedCompositeFieldContainer[Offer]
+    def __init__(self, offers: _Optional[_Iterable[_Union[Offer, _Mapping]]] = ...) -> None: ...

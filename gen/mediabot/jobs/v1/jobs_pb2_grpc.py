@@ -98,6 +98,11 @@ class JobServiceStub:
                 request_serializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
                 response_deserializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
                 _registered_method=True)
+        self.ListOffers = channel.unary_unary(
+                '/mediabot.jobs.v1.JobService/ListOffers',
+                request_serializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersRequest.SerializeToString,
+                response_deserializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -201,6 +206,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOffers(self, request, context):
+        """ListOffers lists what can be made now: each kind and quality with its price
+        in credits, its provider and the options that provider accepts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +271,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RetryJob,
                     request_deserializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobRequest.FromString,
                     response_serializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobResponse.SerializeToString,
+            ),
+            'ListOffers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOffers,
+                    request_deserializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersRequest.FromString,
+                    response_serializer=mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +584,33 @@ class JobService:
             '/mediabot.jobs.v1.JobService/RetryJob',
             mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
             mediabot_dot_jobs_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOffers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mediabot.jobs.v1.JobService/ListOffers',
+            mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersRequest.SerializeToString,
+            mediabot_dot_jobs_dot_v1_dot_jobs__pb2.ListOffersResponse.FromString,
             options,
             channel_credentials,
             insecure,
