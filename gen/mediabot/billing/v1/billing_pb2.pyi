@@ -404,7 +404,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("users_total", "users_new_24h", "users_banned", "pro_users", "payments_total", "stars_revenue", "credits_outstanding", "credits_held")
+    __slots__ = ("users_total", "users_new_24h", "users_banned", "pro_users", "payments_total", "stars_revenue", "credits_outstanding", "credits_held", "paying_users")
     USERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     USERS_NEW_24H_FIELD_NUMBER: _ClassVar[int]
     USERS_BANNED_FIELD_NUMBER: _ClassVar[int]
@@ -413,6 +413,7 @@ class GetStatsResponse(_message.Message):
     STARS_REVENUE_FIELD_NUMBER: _ClassVar[int]
     CREDITS_OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
     CREDITS_HELD_FIELD_NUMBER: _ClassVar[int]
+    PAYING_USERS_FIELD_NUMBER: _ClassVar[int]
     users_total: int
     users_new_24h: int
     users_banned: int
@@ -421,7 +422,8 @@ class GetStatsResponse(_message.Message):
     stars_revenue: int
     credits_outstanding: int
     credits_held: int
-    def __init__(self, users_total: _Optional[int] = ..., users_new_24h: _Optional[int] = ..., users_banned: _Optional[int] = ..., pro_users: _Optional[int] = ..., payments_total: _Optional[int] = ..., stars_revenue: _Optional[int] = ..., credits_outstanding: _Optional[int] = ..., credits_held: _Optional[int] = ...) -> None: ...
+    paying_users: int
+    def __init__(self, users_total: _Optional[int] = ..., users_new_24h: _Optional[int] = ..., users_banned: _Optional[int] = ..., pro_users: _Optional[int] = ..., payments_total: _Optional[int] = ..., stars_revenue: _Optional[int] = ..., credits_outstanding: _Optional[int] = ..., credits_held: _Optional[int] = ..., paying_users: _Optional[int] = ...) -> None: ...
 
 class FindUsersRequest(_message.Message):
     __slots__ = ("query", "page_size", "page_token")
@@ -492,14 +494,18 @@ class AuditEntry(_message.Message):
     def __init__(self, id: _Optional[int] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., telegram_id: _Optional[int] = ..., details: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListAuditLogRequest(_message.Message):
-    __slots__ = ("telegram_id", "page_size", "page_token")
+    __slots__ = ("telegram_id", "page_size", "page_token", "actor", "action")
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     telegram_id: int
     page_size: int
     page_token: str
-    def __init__(self, telegram_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    actor: str
+    action: str
+    def __init__(self, telegram_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
 
 class ListAuditLogResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")
