@@ -4,6 +4,7 @@ status code of its category, and never a stack trace."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -179,6 +180,18 @@ def refusal_response(request: Request, error: DomainError, upstream: bool = Fals
     return render_error(request, status, error.reason, refusal_text(error, language), error.figures)
 
 
+async def _find_session(request: Request) -> None:
+    """Remember the request's session, if it has one, so that an error that came before
+    any route looked (an unknown page) still speaks the person's language."""
+    web = getattr(request.app.state, "web", None)
+    if web is None or getattr(request.state, "session", None) is not None:
+        return
+    with contextlib.suppress(Exception):  # the error page must not fail in turn
+        session = await web.sessions.get(request.cookies.get(web.cookie_name, ""))
+        if session is not None:
+            request.state.session = session
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
 
@@ -197,6 +210,7 @@ def install(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        await _find_session(request)
         errors = exc.errors()
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
         return render_error(
@@ -209,6 +223,7 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        await _find_session(request)
         language = request_language(request)
         key = {404: "web.error.not_found", 405: "web.error.method"}.get(exc.status_code)
         message = text(key, language) if key else text("refusal.invalid_argument", language)
@@ -219,6 +234,7 @@ def install(app: FastAPI) -> None:
         return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:
+        await _find_session(request)
         log.exception("unexpected error", extra={"path": request.url.path})
         return render_error(
             request, 500, Reason.INTERNAL, text("refusal.internal", request_language(request))

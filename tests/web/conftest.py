@@ -135,11 +135,21 @@ async def client(web: RunningWeb) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def init_data(
-    telegram_id: int, token: str = BOT_TOKEN, auth_date: int | None = None, **user: Any
+    telegram_id: int,
+    token: str = BOT_TOKEN,
+    auth_date: int | None = None,
+    start_param: str = "",
+    **user: Any,
 ) -> str:
+    """initData as Telegram hands it to the Mini App of the bot with `token`."""
     who = {"id": telegram_id, "first_name": "Ann", "language_code": "en", **user}
     return sign_init_data(
-        token, who, auth_date=auth_date, chat_type="private", chat_instance="-1234567890"
+        token,
+        who,
+        auth_date=auth_date,
+        chat_type="private",
+        chat_instance="-1234567890",
+        start_param=start_param,
     )
 
 

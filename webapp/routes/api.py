@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api", tags=["cabinet"], responses=ERROR_RESPONSES)
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="the job's id")]
-PageToken = Annotated[str, Query(max_length=64, description="next_page_token of the page before")]
+PageToken = Annotated[str, Query(max_length=256, description="next_page_token of the page before")]
 
 
 @router.get("/me", response_model=models.Me, summary="The logged-in person")

@@ -3,25 +3,27 @@ the operator's particulars from the settings (LEGAL_*)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 from webapp.deps import Language, OptionalSession, WebDep
 from webapp.pages import render
 
 router = APIRouter(include_in_schema=False)
+DOCUMENTS = ("terms", "privacy", "refunds")
 
 
 @router.get("/legal/{document}", response_class=HTMLResponse)
 async def legal(
     request: Request,
-    document: Literal["terms", "privacy", "refunds"],
+    document: str,
     web: WebDep,
     session: OptionalSession,
     lang: Language,
 ) -> HTMLResponse:
+    if document not in DOCUMENTS:
+        raise HTTPException(404)
     settings = web.settings
     missing = "—"
     return render(
