@@ -52,7 +52,9 @@ def security_headers(settings: WebSettings) -> list[tuple[bytes, bytes]]:
     headers = [
         ("content-security-policy", policy),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        # Nothing leaves for other sites; our own requests keep their Origin (with
+        # no-referrer a browser's form POST says "Origin: null" and fails the CSRF check).
+        ("referrer-policy", "same-origin"),
         ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
         ("cross-origin-resource-policy", "same-origin"),
     ]

@@ -277,7 +277,7 @@ async def test_responses_carry_the_security_headers(web, client):
     assert "frame-ancestors 'self' https://web.telegram.org" in policy
     assert "'unsafe-inline'" not in policy
     assert answer.headers["x-content-type-options"] == "nosniff"
-    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert answer.headers["referrer-policy"] == "same-origin"
     assert "x-frame-options" not in answer.headers  # frame-ancestors lets Telegram frame it
 
 
