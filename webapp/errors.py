@@ -106,6 +106,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": what}
     for code, what in [
+        (400, "the request cannot be read"),
         (401, "not logged in"),
         (402, "not enough credits"),
         (403, "not allowed (CSRF, banned, admins only)"),
@@ -225,9 +226,12 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         await _find_session(request)
         language = request_language(request)
-        key = {404: "web.error.not_found", 405: "web.error.method"}.get(exc.status_code)
-        message = text(key, language) if key else text("refusal.invalid_argument", language)
-        reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        key, reason = {
+            400: ("refusal.malformed_request", Reason.MALFORMED_REQUEST.value),
+            404: ("web.error.not_found", "NOT_FOUND"),
+            405: ("web.error.method", "METHOD_NOT_ALLOWED"),
+        }.get(exc.status_code, ("refusal.invalid_argument", "HTTP_ERROR"))
+        message = text(key, language)
         response = render_error(request, exc.status_code, reason, message)
         if exc.headers:
             response.headers.update(exc.headers)
