@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import uvicorn
 import uvloop
+from fastapi import FastAPI
 
 from common.logs import setup_logging
 from common.settings import load_settings
@@ -16,10 +18,11 @@ from webapp.settings import WebSettings
 log = logging.getLogger("webapp")
 
 
-def server(settings: WebSettings) -> uvicorn.Server:
+def server(settings: WebSettings, app: FastAPI | None = None) -> uvicorn.Server:
+    """uvicorn serving `app` (by default the web app of `settings`) on WEBAPP_ADDR."""
     host, _, port = settings.WEBAPP_ADDR.rpartition(":")
     config = uvicorn.Config(
-        create_app(settings),
+        app or create_app(settings),
         host=host.strip("[]"),
         port=int(port),
         loop="none",
@@ -42,7 +45,12 @@ def main() -> None:
     setup_logging(settings.LOG_LEVEL)
     log.info("web app starting", extra={"address": settings.WEBAPP_ADDR})
     uvloop.install()
-    asyncio.run(server(settings).serve())
+    serving = server(settings)
+    # What start-up made (modules, the app) lives as long as the process: keep it out of
+    # the collector's full passes, which otherwise rescan it as live streams pile up.
+    gc.collect()
+    gc.freeze()
+    asyncio.run(serving.serve())
 
 
 if __name__ == "__main__":

@@ -17,11 +17,27 @@ from webapp import errors
 from webapp.deps import Web
 from webapp.pages import STATIC
 from webapp.routes import admin, api, auth, cabinet, health, legal, live
-from webapp.security import LoginLimiter, SecurityHeaders
+from webapp.security import BodyLimit, LoginLimiter, SecurityHeaders
 from webapp.services import Services, open_services
 from webapp.sessions import SessionStore
 from webapp.settings import WebSettings
 from webapp.telegram import BotApi
+
+#: The largest request body: an input image (10 MB) and the form around it.
+MAX_BODY_BYTES = 12 * 1024 * 1024
+
+
+#: Redis connections of one process; a request waits for a free one (redis-py's default
+#: pool refuses past 100 at once, which a burst of live streams reaches).
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_SECONDS = 10
+
+
+def open_redis(url: str) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_SECONDS
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class VersionedStatic(StaticFiles):
@@ -50,7 +66,7 @@ def create_app(
                 stubs = await stack.enter_async_context(open_services(settings))
             store = redis
             if store is None:
-                store = aioredis.from_url(settings.REDIS_URL)
+                store = open_redis(settings.REDIS_URL)
                 stack.push_async_callback(store.aclose)
             telegram = BotApi(settings.TELEGRAM_API_URL, settings.BOT_TOKEN.get_secret_value())
             stack.push_async_callback(telegram.close)
@@ -82,6 +98,7 @@ def create_app(
     for router in (auth, cabinet, api, live, admin, legal, health):
         app.include_router(router.router)
     app.mount("/static", VersionedStatic(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeaders, settings=settings)
     return app
 

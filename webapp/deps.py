@@ -38,7 +38,8 @@ class Web:
         return telegram_id in self.settings.ADMIN_IDS
 
 
-def get_web(request: Request) -> Web:
+async def get_web(request: Request) -> Web:
+    # async, as every dependency here: FastAPI runs plain functions in a thread pool.
     web: Web = request.app.state.web
     return web
 
@@ -104,7 +105,7 @@ CsrfSession = Annotated[Session, Depends(checked_session)]
 CsrfAdmin = Annotated[Session, Depends(checked_admin)]
 
 
-def language(request: Request, session: OptionalSession) -> str:
+async def language(request: Request, session: OptionalSession) -> str:
     """The language to answer in (the session's once it is known)."""
     return request_language(request)
 

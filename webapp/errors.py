@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import grpc
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -237,6 +238,12 @@ def install(app: FastAPI) -> None:
             response.headers.update(exc.headers)
         return response
 
+    async def store_down(request: Request, exc: Exception) -> Response:
+        log.warning("Redis failed", extra={"error": type(exc).__name__})
+        return render_error(
+            request, 503, Reason.UNAVAILABLE, text("refusal.unavailable", request_language(request))
+        )
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         await _find_session(request)
         log.exception("unexpected error", extra={"path": request.url.path})
@@ -248,4 +255,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(grpc.aio.AioRpcError, rpc_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(redis.exceptions.RedisError, store_down)
     app.add_exception_handler(Exception, unexpected)

@@ -63,8 +63,8 @@ class User(BaseModel):
     created_at: datetime | None
 
 
-def user_of(user: bpb.User) -> User:
-    return User(
+def _user_fields(user: bpb.User) -> dict[str, Any]:
+    return dict(
         telegram_id=user.telegram_id,
         username=user.username,
         language=user.language,
@@ -80,12 +80,25 @@ def user_of(user: bpb.User) -> User:
     )
 
 
+def user_of(user: bpb.User) -> User:
+    return User(**_user_fields(user))
+
+
 class Me(User):
     """The logged-in person: their account, referral link and unfinished jobs."""
 
     referral_link: str | None = Field(description="t.me link with the referral code")
     is_admin: bool
     active_jobs: list[Job] = Field(description="queued or running jobs among the latest")
+
+
+def me_of(user: bpb.User, referral_link: str | None, is_admin: bool, active_jobs: list[Job]) -> Me:
+    return Me(
+        **_user_fields(user),
+        referral_link=referral_link,
+        is_admin=is_admin,
+        active_jobs=active_jobs,
+    )
 
 
 class LedgerEntry(BaseModel):

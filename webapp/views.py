@@ -38,14 +38,14 @@ async def me(web: Web, session: Session) -> models.Me:
             jpb.ListJobsRequest(telegram_id=session.telegram_id, page_size=RECENT_JOBS)
         ),
     )
-    user = models.user_of(user_answer.user)
+    user = user_answer.user
     active = [
         models.job_of(j)
         for j in jobs_answer.jobs
         if j.status in (jpb.JOB_STATUS_QUEUED, jpb.JOB_STATUS_RUNNING)
     ]
-    return models.Me(
-        **user.model_dump(),
+    return models.me_of(
+        user,
         referral_link=referral_link(web, user.referral_code),
         is_admin=web.is_admin(session.telegram_id),
         active_jobs=active,

@@ -298,3 +298,25 @@ async def test_the_legal_pages_speak_both_languages_with_the_operators_details(s
 async def test_incomplete_legal_details_are_flagged(client):
     page = await client.get("/legal/terms")
     assert 'id="incomplete"' in page.text
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(client, db):
+    await login(client, ALICE)
+    answer = await create(client, kind="edit", image=b"\x89PNG" + b"0" * (13 * 1024 * 1024))
+    assert answer.status_code == 413
+    assert answer.json()["error"]["reason"] == "BODY_TOO_LARGE"
+    assert await db.fetchval("SELECT count(*) FROM jobs.jobs") == 0
+    just_over = await create(client, kind="edit", image=b"\x89PNG" + b"0" * (10 * 1024 * 1024))
+    assert just_over.status_code == 422
+    assert just_over.json()["error"]["reason"] == "INVALID_IMAGE"
+
+
+async def test_redis_down_is_a_readable_503(start_web):
+    running = await start_web(REDIS_URL="redis://127.0.0.1:1/0")
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        answer = await client.post("/auth/telegram", data={"init_data": init_data(ALICE)})
+        assert answer.status_code == 503
+        assert answer.json()["error"]["reason"] == "UNAVAILABLE"
+        client.cookies.set("mb_session", "x" * 43)
+        page = await client.get("/cabinet")
+        assert page.status_code == 503 and "Traceback" not in page.text
