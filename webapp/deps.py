@@ -47,11 +47,12 @@ async def get_web(request: Request) -> Web:
 WebDep = Annotated[Web, Depends(get_web)]
 
 
-async def optional_session(request: Request, web: WebDep) -> Session | None:
+async def optional_session(request: Request) -> Session | None:
     """The request's live session, if any (remembered on the request for its language)."""
     cached = getattr(request.state, "session", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    web: Web = request.app.state.web  # not WebDep: every request comes here, keep it short
     session = await web.sessions.get(request.cookies.get(web.cookie_name, ""))
     if session is not None:
         request.state.session = session

@@ -31,13 +31,18 @@ def referral_link(web: Web, code: str) -> str | None:
 
 
 async def me(web: Web, session: Session) -> models.Me:
-    """The person's account and unfinished jobs: two calls at once."""
-    user_answer, jobs_answer = await asyncio.gather(
-        web.services.billing.GetUser(bpb.GetUserRequest(telegram_id=session.telegram_id)),
-        web.services.jobs.ListJobs(
-            jpb.ListJobsRequest(telegram_id=session.telegram_id, page_size=RECENT_JOBS)
-        ),
+    """The person's account and unfinished jobs: two calls at once (a grpc.aio call starts
+    when it is made, so no task is needed to run them side by side)."""
+    user_call = web.services.billing.GetUser(bpb.GetUserRequest(telegram_id=session.telegram_id))
+    jobs_call = web.services.jobs.ListJobs(
+        jpb.ListJobsRequest(telegram_id=session.telegram_id, page_size=RECENT_JOBS)
     )
+    try:
+        user_answer = await user_call
+    except BaseException:
+        jobs_call.cancel()
+        raise
+    jobs_answer = await jobs_call
     user = user_answer.user
     active = [
         models.job_of(j)

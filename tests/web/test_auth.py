@@ -14,7 +14,6 @@ from mediabot.billing.v1 import billing_pb2 as bpb
 
 from common import cabinet_token
 from tests.support.ids import tg
-from tests.support.settings import make_settings
 from tests.web.conftest import (
     ADMIN,
     ALICE,
@@ -26,7 +25,6 @@ from tests.web.conftest import (
     page_csrf,
 )
 from webapp.routes import admin
-from webapp.settings import WebSettings
 
 
 async def sessions(redis) -> list[bytes]:
@@ -303,17 +301,3 @@ async def test_dev_login_exists_only_when_turned_on(client, start_web):
         assert (await dev.get("/api/me")).json()["telegram_id"] == tg(5)
         evil = await dev.get(f"/auth/dev/{tg(5)}?next=//evil.example")
         assert evil.headers["location"] == "/cabinet"
-
-
-def test_https_cookies_are_secure_and_may_cross_into_telegrams_frame():
-    settings = make_settings(
-        WebSettings,
-        {
-            "SERVICE_TOKEN": "s" * 16,
-            "ADMIN_API_TOKEN": "a" * 16,
-            "WEBAPP_SECRET": "w" * 16,
-            "BOT_TOKEN": "1:x",
-            "WEBAPP_BASE_URL": "https://cabinet.example",
-        },
-    )
-    assert settings.secure_cookies and settings.base_origin == "https://cabinet.example"
