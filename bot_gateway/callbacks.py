@@ -1,0 +1,17 @@
+"""What inline buttons carry (at most 64 bytes, checked by aiogram)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class Menu(CallbackData, prefix="m"):
+    """A main-menu button: image, edit, video, balance, buy, history, language, help."""
+
+    item: str
+
+
+class Language(CallbackData, prefix="lang"):
+    """A language to switch to."""
+
+    code: str
