@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 
-import redis.asyncio as aioredis
 import uvloop
 
 from bot_gateway.app import create_bot, create_dispatcher, set_commands
@@ -15,6 +14,7 @@ from bot_gateway.services import open_services
 from bot_gateway.settings import BotSettings
 from bot_gateway.webhook import start_webhook
 from common.logs import setup_logging
+from common.redis_pool import redis_client
 from common.settings import load_settings
 
 log = logging.getLogger("bot_gateway")
@@ -23,7 +23,7 @@ log = logging.getLogger("bot_gateway")
 async def main() -> None:
     settings = load_settings(BotSettings)
     setup_logging(settings.LOG_LEVEL)
-    redis = aioredis.from_url(settings.REDIS_URL)
+    redis = redis_client(settings.REDIS_URL)
     bot = create_bot(settings)
     try:
         username = settings.BOT_USERNAME or (await bot.get_me()).username or ""
@@ -42,7 +42,11 @@ async def main() -> None:
                     await runner.cleanup()
             else:
                 await bot.delete_webhook()
-                await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+                await dp.start_polling(
+                    bot,
+                    allowed_updates=dp.resolve_used_update_types(),
+                    tasks_concurrency_limit=settings.BOT_CONCURRENT_UPDATES,
+                )
     finally:
         await bot.session.close()
         await redis.aclose()

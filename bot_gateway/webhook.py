@@ -29,6 +29,7 @@ async def start_webhook(bot: Bot, dp: Dispatcher, settings: BotSettings) -> web.
         settings.BOT_WEBHOOK_URL,
         secret_token=secret,
         allowed_updates=dp.resolve_used_update_types(),
+        max_connections=min(100, settings.BOT_CONCURRENT_UPDATES),
     )
     log.info("webhook serving", extra={"addr": settings.BOT_WEBHOOK_ADDR})
     return runner
