@@ -21,21 +21,22 @@ YOUNG_COLLECTION_EVERY = 50_000
 def settle_heap() -> None:
     """Set the garbage collector for a process holding thousands of WatchJob streams.
 
-    Each waiting stream holds a dozen small objects (its futures, generator
-    frames, timer, last message) that every event replaces and that then live
-    until the next one, about a second. CPython counts net allocations towards
-    a young collection, so this churn hardly moves the count while the young
+    Each waiting stream holds a few small objects (futures, generator frames,
+    its last message) that every event replaces and that then live until the
+    next one, about a second. CPython counts net allocations towards a young
+    collection, so this churn hardly moves the count while the young
     generation fills with every stream's live set: with 10,000 streams each
-    young collection scanned about 140,000 objects (50-80 ms), seven times a
-    second, and promoted them, which made a full collection of the whole heap
-    (about 750,000 objects, 0.4-0.6 s, freeing nothing) follow every 10 s or so.
+    young collection scanned over 100,000 objects (50-80 ms), several times a
+    second, and promoted them, so a full collection of the whole heap (about
+    750,000 objects, 0.4-0.6 s, freeing nothing) followed every 10 s or so.
 
     Counting to 50,000 instead, young collections follow real growth of the
     heap or piling cycles, not the churn, and so do the older generations'.
     Every generation is still collected; only cyclic garbage waits longer (at
-    most 50,000 objects, a few MB), and fanning out an event makes none (see
-    tests/jobs/test_watch_memory.py). What start-up built lives as long as
-    the process: it is frozen out of every later collection.
+    most 50,000 objects, a few MB), and neither fanning out an event nor
+    ending a stream makes any (tests/jobs/test_watch_memory.py). What
+    start-up built lives as long as the process: it is frozen out of every
+    later collection.
     """
     gc.collect()
     gc.freeze()

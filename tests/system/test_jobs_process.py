@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from devstack.embedded import free_port, wait_for_port
+from devstack.embedded import free_port
 
 
 def test_job_svc_freezes_its_start_up_heap_and_spaces_young_collections(job_env, tmp_path):
@@ -19,17 +19,22 @@ def test_job_svc_freezes_its_start_up_heap_and_spaces_young_collections(job_env,
         [sys.executable, "-m", "job_svc"], env=env, cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert process.stderr is not None
+    logs = []
     try:
-        wait_for_port(port, 30, process)  # type: ignore[arg-type]
+        for line in process.stderr:  # until it serves (and so handles SIGTERM)
+            logs.append(json.loads(line))
+            if logs[-1]["event"] == "serving":
+                break
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        _, rest = process.communicate(timeout=30)
+        logs += [json.loads(line) for line in rest.splitlines() if line]
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 0, stderr
-    logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert process.returncode == 0, logs
     settled = [e for e in logs if e["event"] == "garbage collector set"]
-    assert len(settled) == 1, stderr
+    assert len(settled) == 1, logs
     assert settled[0]["thresholds"][0] == 50_000
     assert settled[0]["frozen"] > 10_000  # modules, the server, the pools
