@@ -207,11 +207,8 @@ class DeliveryFeed:
                         wait = min(wait, max(0.0, holding.next_free_in) + _LEASE_SLACK)
                     deadline = loop.time() + wait
                     while (left := deadline - loop.time()) > 0:
-                        try:
-                            event = await asyncio.wait_for(events.get(), left)
-                        except TimeoutError:
-                            break
-                        if event is RESYNC:
+                        event = await events.get(left)
+                        if event is RESYNC:  # events may be lost, or none came
                             break
                         if event.status not in _DELIVERABLE:
                             continue
@@ -260,11 +257,7 @@ class Watching:
             yield last
             while last.job.status not in TERMINAL_CODES:
                 queued = last.job.status == pb.JOB_STATUS_QUEUED
-                try:
-                    async with asyncio.timeout(_QUEUED_REFRESH if queued else _WATCH_REFRESH):
-                        event = await events.get()
-                except TimeoutError:
-                    event = RESYNC
+                event = await events.get(_QUEUED_REFRESH if queued else _WATCH_REFRESH)
                 if event is RESYNC or event.status == pb.JOB_STATUS_QUEUED:
                     fresh = await self._estimates.current(job.id)
                     if fresh is None:

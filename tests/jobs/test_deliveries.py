@@ -276,7 +276,8 @@ async def test_a_stream_holds_at_most_max_unacked_deliveries(
         seen.append(await narrow.next(5))
         await narrow.nothing_for(0.5)  # the next one waits for this acknowledgement
         await narrow.ack(seen[-1].job)
-    assert [answer.job.id for answer in seen] == [job.id for job in created]
+    # Each once (in the order they finished, which three concurrent jobs do not fix).
+    assert sorted(answer.job.id for answer in seen) == sorted(job.id for job in created)
 
 
 async def test_an_acknowledgement_records_the_file_ids_and_counts_once(
