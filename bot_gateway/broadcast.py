@@ -50,6 +50,8 @@ LOOK_SECONDS = 1.0
 PAGE_SIZE = 100
 #: How long progress and the set of people are kept after the end.
 _KEEP_SECONDS = 7 * 24 * 3600
+#: The cursor once every page is done (page tokens are never empty otherwise).
+_PAGED_ALL = "-"
 #: Outcomes of one message, as counted.
 OUTCOMES = ("sent", "failed", "blocked")
 
@@ -125,8 +127,8 @@ async def current(redis: aioredis.Redis) -> Broadcast | None:
 
 
 async def progress(redis: aioredis.Redis, broadcast: Broadcast) -> Progress:
-    counts = {_text(k): int(v) for k, v in (await redis.hgetall(broadcast.progress_key())).items()}
-    number = {k: v for k, v in counts.items() if k in OUTCOMES}
+    fields = {_text(k): v for k, v in (await redis.hgetall(broadcast.progress_key())).items()}
+    number = {k: int(v) for k, v in fields.items() if k in OUTCOMES}
     return Progress(**number, taken=await redis.scard(broadcast.taken_key()))
 
 
@@ -179,7 +181,7 @@ class Broadcaster:
         admin_billing = self._services.admin_billing(broadcast.admin)
         token = _text(await self._redis.hget(broadcast.progress_key(), "cursor"))
         log.info("broadcast running", extra={"broadcast": broadcast.id, "from": token or "start"})
-        while True:
+        while token != _PAGED_ALL:
             page = await self._services.call(
                 admin_billing.FindUsers, bpb.FindUsersRequest(page_size=PAGE_SIZE, page_token=token)
             )
@@ -193,10 +195,8 @@ class Broadcaster:
                 outcome = await self._deliver(broadcast, user.telegram_id)
                 await self._redis.hincrby(broadcast.progress_key(), outcome, 1)
                 await lease.reacquire()
-            token = page.next_page_token
+            token = page.next_page_token or _PAGED_ALL
             await self._redis.hset(broadcast.progress_key(), "cursor", token)
-            if not token:
-                break
         await self._finish(broadcast)
 
     async def _deliver(self, broadcast: Broadcast, chat_id: int) -> str:

@@ -204,6 +204,12 @@ async def paid(
     await Cashier(bot, services, redis).receive(request, lang)
 
 
+async def refunded(message: Message) -> None:
+    """Telegram's note that Stars went back (an admin's /refund): say so in words."""
+    assert message.refunded_payment is not None
+    await message.answer(t("bot.buy.refunded", stars=message.refunded_payment.total_amount))
+
+
 def create_router() -> Router:
     """A fresh router (a process may run several dispatchers: replicas in tests)."""
     router = Router(name="buy")
@@ -213,6 +219,7 @@ def create_router() -> Router:
     router.callback_query.register(switch_renewal, Renewal.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(paid, F.successful_payment)
+    router.message.register(refunded, F.refunded_payment)
 
     settling: list[asyncio.Task[None]] = []
 
