@@ -4,7 +4,6 @@ admin; everyone else gets no hint that these commands exist."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as jpb
 
 from devstack.telegram import Limits, LocalTelegram, Options
+from tests.bot.conftest import eventually
 from tests.support.gateway import BOT_USERNAME, TOKEN, Gateway, running_gateway
 from tests.support.ids import tg
 from tests.support.jobs import png, request, user_with
@@ -225,8 +225,7 @@ async def test_a_broadcast_stopped_midway_resumes_and_reaches_everyone_exactly_o
             assert "about 21 users" in confirm["text"]  # the admin and 20 people, less one ban
             started = await gw.press(ADMIN, confirm, "Send to everyone")
             assert started["text"].startswith("The broadcast has started.")
-            while sum(news_in(p) for p in reached) < 5:
-                await asyncio.sleep(0.05)
+            await eventually(lambda: sum(news_in(p) for p in reached) >= 5, timeout=10)
             running = await gw.say(ADMIN, "/broadcast")
             assert running["text"].startswith("A broadcast is running: sent ")
         before_restart = sum(news_in(p) for p in reached)
