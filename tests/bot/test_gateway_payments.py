@@ -12,11 +12,14 @@ import pytest
 from aiogram.types import LabeledPrice, Update
 from mediabot.billing.v1 import billing_pb2 as bpb
 
+from billing_svc.payments import InvoiceSigner
 from bot_gateway.errors import refusal_reply
+from bot_gateway.handlers import buy
 from common.errors import InsufficientCredits
 from devstack.telegram import Limits, LocalTelegram, Options
 from tests.support.gateway import Gateway, button, running_gateway
 from tests.support.ids import tg
+from tests.support.settings import INVOICE_SECRET
 
 ANN, BOB = tg(9201), tg(9202)
 Json = dict[str, Any]
@@ -135,6 +138,21 @@ async def test_a_pre_checkout_is_refused_in_the_buyers_words_with_a_way_forward(
         "This invoice is not valid. Please open a new one."
     )
     assert button(await gateway.next_message(BOB, after), "Buy credits")
+    signer = InvoiceSigner(INVOICE_SECRET)  # genuine payloads of orders billing no longer takes
+    for payload, stars, words in (
+        (
+            signer.sign(BOB, "pack_starter", 40),
+            40,
+            "The price has changed. Please open a new invoice.",
+        ),
+        (signer.sign(BOB, "pack_gone", 50), 50, "This product is no longer on sale."),
+    ):
+        stale = await gateway.bot.send_invoice(
+            BOB, "credits", "credits", payload, "XTR", [LabeledPrice(label="x", amount=stars)]
+        )
+        after = await gateway.mark()
+        assert (await pay(gateway, BOB, message_id=stale.message_id))["error_message"] == words
+        assert button(await gateway.next_message(BOB, after), "Buy credits")
     shop = await gateway.say(BOB, "/buy")
     invoice = await gateway.press(BOB, shop, "50 credits")
     await billing_admin.SetBanned(bpb.SetBannedRequest(telegram_id=BOB, banned=True))
@@ -235,3 +253,24 @@ async def test_a_payment_billing_could_not_record_is_credited_after_a_restart(
             done = await gw.next_message(BOB, after)
             assert done["text"] == "Payment received: +300 credits. Balance: 310 credits."
     assert await balance(billing, BOB) == 310
+
+
+async def test_a_pre_checkout_billing_cannot_answer_in_time_is_declined_within_telegrams_wait(
+    job_env, jobs_service, monkeypatch
+):
+    monkeypatch.setattr(buy, "PRE_CHECKOUT_SECONDS", 1.0)  # 5 s in production
+    down = gateway_env(job_env, jobs_service) | {"BILLING_GRPC_ADDR": "127.0.0.1:9"}
+    async with LocalTelegram(Options(limits=Limits(enabled=False))) as telegram:
+        async with running_gateway(telegram, down, SERVICE_DEADLINE_SECONDS=30) as gw:
+            await gw.users.user(BOB, "Bob", language_code="en")
+            await gw.users.send_text(gw.bot.id, BOB, "hello")
+            invoice = await gw.bot.send_invoice(
+                BOB, "50 credits", "credits", f"{BOB}:pack_starter:50:x", "XTR",
+                [LabeledPrice(label="50 credits", amount=50)],
+            )  # fmt: skip
+            started = time.monotonic()
+            declined = await pay(gw, BOB, message_id=invoice.message_id)
+            assert declined["error_message"] == (
+                "Payments are temporarily unavailable. Please try again in a minute."
+            )
+            assert time.monotonic() - started < 3
