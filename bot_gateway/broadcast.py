@@ -32,10 +32,11 @@ from aiogram.utils.i18n import I18n
 from mediabot.billing.v1 import billing_pb2 as bpb
 from redis.asyncio.lock import Lock
 
+from bot_gateway.middlewares import recalled_language
 from bot_gateway.outbox import Dropped
-from bot_gateway.payments import language
 from bot_gateway.services import Services
 from bot_gateway.texts import t
+from common.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,9 @@ class Broadcaster:
                 broadcast = await current(self._redis)
                 if broadcast is not None:
                     await self._run_leased(broadcast)
-            except Exception:  # Redis or billing away for a moment: look again later
+            except DomainError as error:  # billing away for a moment: carry on later
+                log.warning("broadcast paused", extra={"reason": error.reason})
+            except Exception:  # Redis away, or the lease lost: look again later
                 log.exception("broadcast round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), LOOK_SECONDS)
@@ -185,6 +188,7 @@ class Broadcaster:
             page = await self._services.call(
                 admin_billing.FindUsers, bpb.FindUsersRequest(page_size=PAGE_SIZE, page_token=token)
             )
+            await lease.reacquire()
             for user in page.users:
                 if self._stopping.is_set():
                     return
@@ -223,7 +227,7 @@ class Broadcaster:
             pipe.expire(broadcast.taken_key(), _KEEP_SECONDS)
             await pipe.execute()
         log.info("broadcast finished", extra={"broadcast": broadcast.id, **asdict(done)})
-        lang = await language(self._redis, broadcast.admin)
+        lang = await recalled_language(self._redis, broadcast.admin)
         with self._i18n.context(), self._i18n.use_locale(lang):
             text = t("bot.admin.broadcast.done", sent=done.sent, failed=done.failed,
                      blocked=done.blocked)  # fmt: skip

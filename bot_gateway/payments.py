@@ -22,13 +22,14 @@ from aiogram.types import SuccessfulPayment
 from aiogram.utils.i18n import I18n
 from google.protobuf.timestamp_pb2 import Timestamp
 from mediabot.billing.v1 import billing_pb2 as bpb
+from redis.exceptions import RedisError
 
-from bot_gateway.middlewares import language_key
+from bot_gateway.middlewares import recalled_language
 from bot_gateway.outbox import Dropped
 from bot_gateway.services import Services
 from bot_gateway.texts import t
 from common.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
-from common.texts import LANGUAGES, refusal_text
+from common.texts import refusal_text
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,10 @@ class Cashier:
     async def receive(self, request: bpb.CompletePaymentRequest, lang: str) -> None:
         """A successful_payment arrived: keep it, credit it, tell the buyer."""
         charge = request.telegram_payment_charge_id
-        await self._redis.hset(PENDING_KEY, charge, request.SerializeToString())
+        try:
+            await self._redis.hset(PENDING_KEY, charge, request.SerializeToString())
+        except RedisError:  # billing may still record it: that matters more
+            log.exception("payment not kept in Redis", extra={"charge": charge})
         if not await self.settle(request, lang):
             await self._tell(request.telegram_id, t("bot.buy.paid.pending"))
 
@@ -116,7 +120,7 @@ class Cashier:
         try:
             answer = await self._services.call(self._services.billing.CompletePayment, request)
         except _FINAL as error:
-            await self._redis.hdel(PENDING_KEY, charge)
+            await self._done(charge)
             log.error("billing refused a paid charge; it needs a person",
                       extra={"charge": charge, "user": request.telegram_id,
                              "reason": error.reason})  # fmt: skip
@@ -128,7 +132,7 @@ class Cashier:
             log.warning("payment not recorded yet; will retry",
                         extra={"charge": charge, "reason": error.reason})  # fmt: skip
             return False
-        await self._redis.hdel(PENDING_KEY, charge)
+        await self._done(charge)
         if await self._first_word(charge):
             await self._tell(request.telegram_id, await self._confirmation(request, answer))
         else:  # a replayed update, or a retry racing the first: credited once, told once
@@ -136,10 +140,22 @@ class Cashier:
                      extra={"charge": charge, "already": answer.already_completed})  # fmt: skip
         return True
 
+    async def _done(self, charge: str) -> None:
+        """Billing has the payment: nothing left to retry."""
+        try:
+            await self._redis.hdel(PENDING_KEY, charge)
+        except RedisError:  # a later retry finds it recorded and stays silent
+            log.exception("pending payment not cleared", extra={"charge": charge})
+
     async def _first_word(self, charge: str) -> bool:
-        """True the first time the buyer is told about `charge` (at most once)."""
-        told = await self._redis.set(f"bot:pay:told:{charge}", 1, nx=True, ex=_TOLD_TTL_SECONDS)
-        return bool(told)
+        """True the first time the buyer is told about `charge` (at most once; when
+        Redis cannot say, the buyer is told)."""
+        try:
+            key = f"bot:pay:told:{charge}"
+            return bool(await self._redis.set(key, 1, nx=True, ex=_TOLD_TTL_SECONDS))
+        except RedisError:
+            log.exception("could not check whether the buyer was told", extra={"charge": charge})
+            return True
 
     async def _confirmation(
         self, request: bpb.CompletePaymentRequest, answer: bpb.CompletePaymentResponse
@@ -169,19 +185,12 @@ class Cashier:
             log.warning("buyer not told", extra={"user": telegram_id, "error": str(exc)})
 
 
-async def language(redis: aioredis.Redis, telegram_id: int) -> str:
-    """The language the bot last spoke with this person."""
-    stored = await redis.get(language_key(telegram_id))
-    said = stored.decode() if isinstance(stored, bytes) else stored
-    return said if said in LANGUAGES else LANGUAGES[0]
-
-
 async def settle_pending(cashier: Cashier, redis: aioredis.Redis, i18n: I18n) -> int:
     """Retry every pending payment once; how many are still pending."""
     left = 0
     for charge, raw in (await redis.hgetall(PENDING_KEY)).items():
         request = bpb.CompletePaymentRequest.FromString(raw)
-        lang = await language(redis, request.telegram_id)
+        lang = await recalled_language(redis, request.telegram_id)
         with i18n.context(), i18n.use_locale(lang):
             if not await cashier.settle(request, lang):
                 left += 1
