@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiogram.types import Update
 from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as jpb
 
@@ -86,8 +87,15 @@ async def test_stats_user_grant_ban_and_unban_are_audited_under_the_admins_name(
     assert (await gateway.say(ADMIN, "/user @nobody"))["text"] == "Nobody matches @nobody."
     assert (await gateway.say(ADMIN, "/user"))["text"] == "Usage: /user <id|@username>"
 
-    granted = await gateway.say(ADMIN, f"/grant {ANN} 25 support ticket 7")
+    after = await gateway.mark()
+    command = await gateway.users.send_text(gateway.bot.id, ADMIN, f"/grant {ANN} 25 ticket 7")
+    granted = await gateway.next_message(ADMIN, after)
     assert granted["text"] == f"Granted 25 credits to {ANN}. Balance: 85."
+    redelivered = Update.model_validate(
+        {"update_id": 10**9, "message": command}, context={"bot": gateway.bot}
+    )
+    await gateway.dp.feed_update(gateway.bot, redelivered)  # grants nothing twice
+    assert (await billing.GetBalance(bpb.GetBalanceRequest(telegram_id=ANN))).balance == 85
     taken = await gateway.say(ADMIN, f"/grant {ANN} -5 correction")
     assert taken["text"] == f"Granted -5 credits to {ANN}. Balance: 80."
     assert (await gateway.say(ADMIN, f"/grant {ANN} 5"))["text"].startswith("Usage: /grant")
