@@ -28,6 +28,9 @@ class BotSettings(ClientSettings):
     BOT_WEBHOOK_SECRET: SecretStr = SecretStr("")
     #: Where the webhook server listens.
     BOT_WEBHOOK_ADDR: str = "127.0.0.1:8088"
+    #: Updates handled at once by one process (polling; a webhook gets as many
+    #: connections from Telegram): bounds memory and connections under a burst.
+    BOT_CONCURRENT_UPDATES: int = Field(default=64, ge=1, le=10_000)
     #: Updates a user may send in THROTTLE_WINDOW_SECONDS before the rest are dropped.
     THROTTLE_UPDATES: int = Field(default=12, ge=1, le=1000)
     THROTTLE_WINDOW_SECONDS: float = Field(default=10, gt=0, le=3600)

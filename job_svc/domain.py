@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from common.redis_pool import redis_client
 from common.server.db import create_pool
 from job_svc.billing_client import BillingClient
-from job_svc.events import redis_client
 from job_svc.jobs import Jobs
 from job_svc.model import Kind
 from job_svc.providers import Provider, build_providers

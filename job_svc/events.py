@@ -29,13 +29,6 @@ RESYNC = pb.Job()
 _QUEUE_SIZE = 64
 
 
-def redis_client(url: str, connections: int = 64) -> aioredis.Redis:
-    """A client whose callers wait for a free connection instead of failing
-    when many jobs publish at once."""
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=connections, timeout=30)
-    return aioredis.Redis(connection_pool=pool)
-
-
 async def publish(redis: aioredis.Redis, job: Job) -> None:
     """Publish a change of a job."""
     await publish_message(redis, job_message(job))
