@@ -15,3 +15,21 @@ class Language(CallbackData, prefix="lang"):
     """A language to switch to."""
 
     code: str
+
+
+class Buy(CallbackData, prefix="buy"):
+    """A product to buy, by its billing id."""
+
+    product: str
+
+
+class Renewal(CallbackData, prefix="renew"):
+    """Cancel (True) or resume (False) the renewal of the monthly subscription."""
+
+    cancel: bool
+
+
+class BroadcastChoice(CallbackData, prefix="bc"):
+    """An admin's answer to a broadcast preview: send it, or drop it."""
+
+    send: bool

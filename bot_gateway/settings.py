@@ -37,6 +37,9 @@ class BotSettings(ClientSettings):
     #: Outgoing messages per second in one chat and in all (Telegram's limits).
     SEND_PER_CHAT_PER_SECOND: float = Field(default=1.0, gt=0, le=100)
     SEND_PER_SECOND: float = Field(default=28.0, gt=0, le=1000)
+    #: Messages a broadcast sends per second, under SEND_PER_SECOND so people's own
+    #: answers keep flowing while it runs.
+    BROADCAST_PER_SECOND: float = Field(default=20.0, gt=0, le=1000)
     #: Deadline of each call to a service, retries included (UNAVAILABLE is retried).
     SERVICE_DEADLINE_SECONDS: float = Field(default=15.0, gt=0, le=300)
 

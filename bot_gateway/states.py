@@ -9,3 +9,10 @@ class PaySupport(StatesGroup):
     """/paysupport: the user's next message goes to the admins."""
 
     writing = State()
+
+
+class Broadcasting(StatesGroup):
+    """/broadcast: the admin's next message (text or photo) is what goes out."""
+
+    writing = State()
+    confirming = State()

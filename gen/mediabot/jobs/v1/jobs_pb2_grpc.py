@@ -130,7 +130,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """GetJob returns one job of a user. Reasons: JOB_NOT_FOUND (job_id).
+        """GetJob returns one job of a user, or of anyone for the admin credential
+        with telegram_id 0. Reasons: JOB_NOT_FOUND (job_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
