@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
+from common.redis_pool import redis_client
 from webapp import errors
 from webapp.deps import Web
 from webapp.pages import STATIC
@@ -25,19 +26,6 @@ from webapp.telegram import BotApi
 
 #: The largest request body: an input image (10 MB) and the form around it.
 MAX_BODY_BYTES = 12 * 1024 * 1024
-
-
-#: Redis connections of one process; a request waits for a free one (redis-py's default
-#: pool refuses past 100 at once, which a burst of live streams reaches).
-REDIS_CONNECTIONS = 64
-REDIS_WAIT_SECONDS = 10
-
-
-def open_redis(url: str) -> aioredis.Redis:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_SECONDS
-    )
-    return aioredis.Redis(connection_pool=pool)
 
 
 class VersionedStatic(StaticFiles):
@@ -66,7 +54,7 @@ def create_app(
                 stubs = await stack.enter_async_context(open_services(settings))
             store = redis
             if store is None:
-                store = open_redis(settings.REDIS_URL)
+                store = redis_client(settings.REDIS_URL)  # callers wait for a free connection
                 stack.push_async_callback(store.aclose)
             telegram = BotApi(settings.TELEGRAM_API_URL, settings.BOT_TOKEN.get_secret_value())
             stack.push_async_callback(telegram.close)

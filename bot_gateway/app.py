@@ -1,0 +1,76 @@
+"""Builds the bot from its settings and the services: the Bot (its Bot API server,
+its pace) and the Dispatcher (middlewares, routers, the error handler)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault
+
+from bot_gateway import errors
+from bot_gateway.catalog import Catalog
+from bot_gateway.handlers import routers
+from bot_gateway.middlewares import PrivateChatsOnly, Throttle, UserLanguage
+from bot_gateway.outbox import Outbox
+from bot_gateway.services import Services
+from bot_gateway.settings import BotSettings
+from bot_gateway.texts import create_i18n, t
+from common.texts import LANGUAGES
+
+#: The commands Telegram shows in the menu, by their text keys.
+COMMANDS = ("start", "image", "edit", "video", "balance", "buy", "history", "language", "help",
+            "terms", "paysupport")  # fmt: skip
+
+
+def create_bot(settings: BotSettings) -> Bot:
+    """A Bot that talks to TELEGRAM_API_URL and keeps Telegram's pace."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL))
+    session.middleware(Outbox(settings.SEND_PER_CHAT_PER_SECOND, settings.SEND_PER_SECOND))
+    return Bot(
+        settings.BOT_TOKEN.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    settings: BotSettings, services: Services, redis: aioredis.Redis, bot_username: str
+) -> Dispatcher:
+    """Routers per feature; stubs, settings and Redis injected by name into handlers."""
+    i18n = create_i18n()
+    dp = Dispatcher(
+        storage=RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix="bot:fsm")),
+        settings=settings,
+        services=services,
+        catalog=Catalog(services),
+        redis=redis,
+        bot_username=bot_username,
+        i18n=i18n,
+    )
+    # Outer middlewares nest in this order: language (so every answer below is in the
+    # user's words), the throttle, then private chats only.
+    dp.update.outer_middleware(UserLanguage(i18n, redis))
+    dp.update.outer_middleware(
+        Throttle(redis, settings.THROTTLE_UPDATES, settings.THROTTLE_WINDOW_SECONDS)
+    )
+    dp.update.outer_middleware(PrivateChatsOnly())
+    dp.include_routers(*routers())
+    dp.errors.register(errors.on_error)
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu in every language the bot speaks."""
+    i18n = create_i18n()
+    for language in LANGUAGES:
+        with i18n.context(), i18n.use_locale(language):
+            commands = [BotCommand(command=c, description=t(f"bot.command.{c}")) for c in COMMANDS]
+        await bot.set_my_commands(
+            commands, scope=BotCommandScopeDefault(),
+            language_code=None if language == LANGUAGES[0] else language,
+        )  # fmt: skip

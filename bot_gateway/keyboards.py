@@ -1,0 +1,51 @@
+"""Keyboards the bot shows, in the current user's language."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot_gateway.callbacks import Language, Menu
+from bot_gateway.texts import t
+from common import cabinet_token
+from common.texts import LANGUAGES
+
+_LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+
+
+def cabinet_url(base_url: str, secret: str, telegram_id: int, ttl_seconds: int) -> str:
+    """The cabinet with a signed, expiring login for clients that open it as a link."""
+    token = cabinet_token.sign(secret, telegram_id, ttl_seconds)
+    return f"{base_url.rstrip('/')}/cabinet?auth={token}"
+
+
+def cabinet_button(url: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=t("bot.menu.cabinet"), web_app=WebAppInfo(url=url))
+
+
+def main_menu(cabinet: str) -> InlineKeyboardMarkup:
+    """Image, Edit, Video; Balance, Buy; History, Cabinet; Language, Help."""
+    builder = InlineKeyboardBuilder()
+    for item in ("image", "edit", "video"):
+        builder.button(text=t(f"bot.kind.{item}"), callback_data=Menu(item=item))
+    for item in ("balance", "buy", "history"):
+        builder.button(text=t(f"bot.menu.{item}"), callback_data=Menu(item=item))
+    builder.add(cabinet_button(cabinet))
+    for item in ("language", "help"):
+        builder.button(text=t(f"bot.menu.{item}"), callback_data=Menu(item=item))
+    builder.adjust(3, 2, 2, 2)
+    return builder.as_markup()
+
+
+def languages() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for code in LANGUAGES:
+        builder.button(text=_LANGUAGE_NAMES[code], callback_data=Language(code=code))
+    return builder.as_markup()
+
+
+def way_forward(item: str) -> InlineKeyboardMarkup:
+    """One button that leads on from a refusal (buy credits, see my jobs, start)."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t(f"bot.action.{item}"), callback_data=Menu(item=item))
+    return builder.as_markup()

@@ -1,0 +1,18 @@
+"""Dialog states (kept in Redis, so a restart of the bot keeps every dialog)."""
+
+from __future__ import annotations
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class PaySupport(StatesGroup):
+    """/paysupport: the user's next message goes to the admins."""
+
+    writing = State()
+
+
+class Broadcasting(StatesGroup):
+    """/broadcast: the admin's next message (text or photo) is what goes out."""
+
+    writing = State()
+    confirming = State()
