@@ -64,8 +64,8 @@ JS_TEXTS = (
     "web.status.succeeded",
     "web.status.failed",
     "web.status.cancelled",
-    "web.tier.free",
-    "web.tier.pro",
+    "bot.tier.free",
+    "bot.tier.pro",
 )
 
 

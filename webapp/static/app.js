@@ -275,7 +275,7 @@
       const me = await api("GET", "/api/me");
       if (me.balance !== before.balance || me.tier !== before.tier || me.pro_until !== before.pro_until) {
         $$("[data-balance]").forEach((node) => { node.textContent = me.balance; });
-        $$("[data-tier]").forEach((node) => { node.textContent = t(`web.tier.${me.tier}`); });
+        $$("[data-tier]").forEach((node) => { node.textContent = t(`bot.tier.${me.tier}`); });
         note.textContent = t("web.js.payment_done", { balance: me.balance });
         note.className = "banner good";
         return;
