@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 import uvloop
 from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot_gateway.app import create_bot, create_dispatcher, set_commands
+from bot_gateway.app import create_bot, create_dispatcher, create_redis, set_commands
 from bot_gateway.services import open_services
 from bot_gateway.settings import BotSettings
 from common.logs import setup_logging
@@ -43,7 +42,7 @@ async def serve_webhook(bot: Bot, dp: Dispatcher, settings: BotSettings) -> None
 async def main() -> None:
     settings = load_settings(BotSettings)
     setup_logging(settings.LOG_LEVEL)
-    redis = aioredis.from_url(settings.REDIS_URL)
+    redis = create_redis(settings)
     bot = create_bot(settings)
     try:
         username = settings.BOT_USERNAME or (await bot.get_me()).username or ""

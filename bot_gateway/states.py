@@ -9,3 +9,14 @@ class PaySupport(StatesGroup):
     """/paysupport: the user's next message goes to the admins."""
 
     writing = State()
+
+
+class Generate(StatesGroup):
+    """A generation dialog: each state is the question the bot is waiting to have answered."""
+
+    quality = State()
+    ratio = State()
+    duration = State()
+    prompt = State()
+    image = State()
+    confirm = State()

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot_gateway.handlers import account, fallback, start
+from bot_gateway.handlers import account, fallback, generate, history, start
 
 
 def routers() -> list[Router]:
     """Feature routers first, the fallback (anything unhandled) last."""
-    return [start.create_router(), account.create_router(), fallback.create_router()]
+    return [
+        start.create_router(),
+        account.create_router(),
+        generate.create_router(),
+        history.create_router(),
+        fallback.create_router(),
+    ]

@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiogram import Bot, Dispatcher
 
-from bot_gateway.app import create_bot, create_dispatcher
+from bot_gateway.app import create_bot, create_dispatcher, create_redis
 from bot_gateway.services import open_services
 from bot_gateway.settings import BotSettings
 from devstack.telegram import LocalTelegram
@@ -91,7 +90,7 @@ async def running_gateway(
         **overrides,
     )  # fmt: skip
     telegram.add_bot(TOKEN, BOT_USERNAME, "mediabot")
-    redis = aioredis.from_url(settings.REDIS_URL)
+    redis = create_redis(settings)
     bot = create_bot(settings)
     async with open_services(settings, settings.SERVICE_DEADLINE_SECONDS) as services:
         dp = create_dispatcher(settings, services, redis, BOT_USERNAME)
