@@ -5,14 +5,18 @@ progress and cancel, refusals, duplicated updates, history, and restarts."""
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as pb
+from PIL import Image
 
 from devstack.telegram import Limits, LocalTelegram, Options
 from tests.support.dialogs import (
+    NotModifiedWatch,
     callback,
     confirm,
     inject,
@@ -42,10 +46,13 @@ async def gateway(gateway_env) -> AsyncIterator[Gateway]:
     speaks English and Bob Russian, both with 20 credits."""
     async with LocalTelegram(Options(limits=Limits(enabled=True))) as telegram:
         async with running_gateway(telegram, gateway_env) as gw:
+            edits = NotModifiedWatch()
+            gw.bot.session.middleware(edits)
             await gw.users.user(ANN, "Ann", username="ann", language_code="en")
             await gw.users.user(BOB, "Bob", username="bob", language_code="ru")
             yield gw
             assert not telegram.rate_limit_hits, "the gateway kept Telegram's pace"
+            assert not edits.seen, "the gateway never repeats what a message shows"
 
 
 @pytest.fixture
@@ -261,3 +268,35 @@ async def test_history_pages_and_sends_a_result_again_by_its_file_id(
     original = delivered[again["caption"]]
     assert again["photo"][-1]["file_id"] == original["photo"][-1]["file_id"]
     assert len(gateway.telegram.world.files.by_id) == files, "no second upload"
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG that hardly compresses: a large input (and a large edited result)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(
+        out, "PNG", compress_level=1
+    )
+    return out.getvalue()
+
+
+async def test_a_result_past_the_upload_limit_comes_as_a_link_to_the_cabinet(
+    gateway_env, people, start_worker, jobs
+):
+    await start_worker(LOCAL_IMAGE_SIZE=1500)
+    async with LocalTelegram(Options(limits=Limits(enabled=True))) as telegram:
+        async with running_gateway(telegram, gateway_env, TELEGRAM_UPLOAD_LIMIT_MB=1) as gw:
+            await gw.users.user(ANN, "Ann", language_code="en")
+            big = noise_png(1500)  # 6.7 MB: within the 10 MB an input may have
+            confirmation = await to_confirmation(
+                gw, ANN, "edit", prompt="make it blue", photo=big, as_file=True
+            )
+            after = await gw.mark()
+            await confirm(gw, ANN, confirmation)
+            link = await wait_shown(gw, ANN, after, lambda m: "too large" in text_of(m), 30)
+            (job,) = await jobs_of(jobs, ANN)
+            assert job.results[0].size_bytes > 1024 * 1024
+            assert link["text"].startswith("«make it blue»")
+            assert "download it from your cabinet" in link["text"]
+            assert button(link, "Cabinet")["web_app"]["url"].endswith(f"&job={job.id}")
+            assert [b["text"] for b in buttons(link)][1:] == ["🔁 Repeat", "✏️ Vary"]
+            assert await results_in(gw, ANN) == []

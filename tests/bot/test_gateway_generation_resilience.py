@@ -14,6 +14,8 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from devstack.telegram import Limits, LocalTelegram, Options
 from devstack.telegram.client import UserSide
+from job_svc.server import create_server as create_jobs_server
+from job_svc.settings import JobSettings
 from tests.support.dialogs import (
     callback,
     confirm,
@@ -30,9 +32,10 @@ from tests.support.dialogs import (
     to_confirmation,
     wait_shown,
 )
-from tests.support.gateway import BOT_USERNAME, TOKEN, Gateway, running_gateway
+from tests.support.gateway import BOT_USERNAME, TOKEN, Gateway, button, running_gateway
 from tests.support.ids import tg
 from tests.support.jobs import balance, png, request, user_with, wait_for_status
+from tests.support.settings import make_settings
 
 ANN, BOB = tg(9301), tg(9302)
 
@@ -358,3 +361,61 @@ async def test_garbage_of_every_kind_changes_nothing_and_crashes_nothing(
         assert len(answers) >= 30
         bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert not bad, [r.getMessage() for r in bad]
+
+
+async def test_job_svc_restarting_while_a_job_runs_loses_nothing(
+    telegram, job_env, people, start_worker, jobs
+):
+    settings = make_settings(JobSettings, job_env)
+    first = await create_jobs_server(settings, "127.0.0.1:0")
+    await first.start()
+    port = first.port
+    second = None
+    try:
+        env = job_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{port}"}
+        async with running_gateway(telegram, env) as gw:
+            await gw.users.user(ANN, "Ann", language_code="en")
+            confirmation = await to_confirmation(gw, ANN, "image", prompt="through a restart")
+            await start_worker(LOCAL_LATENCY_SECONDS=3)
+            after = await mark(gw)
+            status = await confirm(gw, ANN, confirmation)
+            await wait_shown(gw, ANN, after, lambda m: "Making it" in text_of(m))
+            await first.stop(0)  # job_svc goes away while the job runs
+            # Meanwhile a new job cannot be made: the user is told so, in a few seconds.
+            other = await to_confirmation(gw, ANN, "image", prompt="while it is down")
+            before = await mark(gw)
+            await gw.users.press(
+                gw.bot.id, ANN, other["message_id"], button(other, "✅")["callback_data"]
+            )
+            refused = await wait_shown(
+                gw, ANN, before, lambda m: m["message_id"] > other["message_id"]
+            )
+            assert (
+                refused["text"] == "The service is temporarily unavailable. Try again in a minute."
+            )
+            (job,) = await jobs_of(jobs, ANN)
+            await wait_for_status(jobs, job, pb.JOB_STATUS_SUCCEEDED)
+            second = await create_jobs_server(settings, f"127.0.0.1:{port}")
+            await second.start()
+            photo = await result(gw, ANN, after, timeout=30)
+            assert photo["caption"].startswith("«through a restart»")
+            await gw.users.wait_for(
+                lambda e: e["kind"] == "delete" and e["message_id"] == status["message_id"],
+                after=after, bot=gw.bot.id, chat_id=ANN, timeout=15,
+            )  # fmt: skip
+            # The dialog left waiting works once job_svc is back.
+            again = await mark(gw)
+            await gw.users.press(
+                gw.bot.id, ANN, other["message_id"], button(other, "✅")["callback_data"]
+            )
+            made = await wait_shown(
+                gw, ANN, again, lambda m: m["message_id"] == other["message_id"]
+            )
+            assert "queue" in made["text"] or "Making it" in made["text"]
+            await result(gw, ANN, again, timeout=30)
+            await asyncio.sleep(1)
+            assert len(await results_in(gw, ANN)) == 2, "each result once"
+    finally:
+        await first.stop(0)
+        if second is not None:
+            await second.stop(0)

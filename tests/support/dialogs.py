@@ -16,6 +16,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import Response, TelegramMethod
+
 from devstack.telegram import LocalTelegram
 from devstack.telegram.state import PendingQuery
 from tests.support.gateway import BOT_USERNAME, TOKEN, WEBAPP_SECRET, Gateway, button, buttons
@@ -251,3 +256,21 @@ def gateway_process(
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+class NotModifiedWatch(BaseRequestMiddleware):
+    """Records every "message is not modified" Telegram answers the bot (there should
+    be none: the bot never repeats an edit)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Response[Any]:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                self.seen.append(f"{method.__api_method__}: {exc.message}")
+            raise
