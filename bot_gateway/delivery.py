@@ -39,10 +39,14 @@ log = logging.getLogger(__name__)
 
 #: Deliveries in progress at once (the outbox paces what they send).
 _AT_ONCE = 32
-#: How long one replica may hold a job it is delivering.
-_CLAIM_SECONDS = 300
+#: How long one replica may hold a job it is delivering (a dead one's claim lapses).
+_CLAIM_SECONDS = 120
 #: How long stop() lets deliveries under way finish.
 _GRACE_SECONDS = 5.0
+
+
+class ClaimedElsewhere(RuntimeError):
+    """Another gateway replica is delivering the job."""
 
 
 class Deliveries:
@@ -128,23 +132,27 @@ class Deliveries:
         """Deliver until done, trying again with backoff while Telegram, the object store
         or a service fails for now."""
         delay = 1.0
-        async with self._slots:
-            while True:
-                try:
+        while True:
+            try:
+                async with self._slots:
                     await self._deliver_once(job)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("delivery failed; trying again",
-                                extra={"job": job.id, "error": repr(exc)})  # fmt: skip
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, 30.0)
+                return
+            except asyncio.CancelledError:
+                raise
+            except ClaimedElsewhere:
+                delay = max(delay, 10.0)
+            except Exception as exc:
+                log.warning("delivery failed; trying again",
+                            extra={"job": job.id, "error": repr(exc)})  # fmt: skip
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 30.0)
 
     async def _deliver_once(self, job: pb.Job) -> None:
         claim = f"bot:delivering:{job.id}"
         if not await self._redis.set(claim, self._me, ex=_CLAIM_SECONDS, nx=True):
-            return  # another replica delivers it
+            # Another replica delivers it (or died doing so): look again later; by then
+            # it is acknowledged, or the claim has lapsed and this one delivers it.
+            raise ClaimedElsewhere(job.id)
         try:
             note = await self._note(job)
             if not note.sent:

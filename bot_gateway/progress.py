@@ -150,18 +150,21 @@ class Progress:
     ) -> None:
         """Make `message` (or a new one) the status message of a new job, show its state
         there and follow it. Safe to call twice for one job (a duplicated update)."""
-        sent_now = False
+        sent_now, shown = False, ""
         if message is None:
             with speaking(self._i18n, lang):
                 text, markup = render(pb.WatchJobResponse(job=job))
             message = (await self.bot.send_message(chat, text, reply_markup=markup)).message_id
             sent_now = True
+            shown = _digest(text, markup)
         if not await self._memory.bind(job.id, chat, lang, message, input_file):
             if sent_now:  # the same job from a duplicated update: keep one status message
                 with contextlib.suppress(TelegramAPIError):
                     await self.bot.delete_message(chat, message)
             return
-        if not sent_now:
+        if sent_now:
+            await self._memory.shown(job.id, shown, job.version)
+        else:
             await self.show(pb.WatchJobResponse(job=job), final=True)
         if job.status not in TERMINAL:
             await self._memory.watch(job.id)
@@ -290,7 +293,8 @@ class Progress:
         updates: asyncio.Queue[pb.WatchJobResponse | None] = asyncio.Queue()
         reader = asyncio.create_task(self._read(job_id, user, updates))
         latest: pb.WatchJobResponse | None = None
-        shown_at = action_at = leased_at = loop.time()
+        shown_at = leased_at = loop.time()
+        action_at = -_ACTION_SECONDS
         behind = False  # the last edit was dropped: show it again at the next wake
         try:
             while True:
@@ -312,9 +316,7 @@ class Progress:
                 if latest is None:
                     continue
                 status = latest.job.status
-                if status == pb.JOB_STATUS_RUNNING and (
-                    fresh or now - action_at >= _ACTION_SECONDS
-                ):
+                if status == pb.JOB_STATUS_RUNNING and now - action_at >= _ACTION_SECONDS:
                     action_at = now
                     with contextlib.suppress(TelegramAPIError):
                         await self.bot.send_chat_action(user, _ACTIONS[latest.job.kind])

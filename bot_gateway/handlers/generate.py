@@ -369,14 +369,20 @@ async def prompt_expected(message: Message) -> None:
     await message.answer(t("bot.gen.prompt_expected"))
 
 
-async def _download(bot: Bot, file_id: str) -> bytes:
-    """An input photo's bytes (its size was checked when it came)."""
-    file = await bot.get_file(file_id)
-    if (file.file_size or 0) > INPUT_MAX_BYTES or not file.file_path:
-        raise ValueError("input too large")
-    data = await bot.download_file(file.file_path)
-    assert data is not None
-    return data.read()
+async def _fetch(bot: Bot, file_id: str) -> bytes | None:
+    """An input photo's bytes (its size was checked when it came); None when there is
+    none or Telegram no longer gives it."""
+    if not file_id:
+        return None
+    try:
+        file = await bot.get_file(file_id)
+        if (file.file_size or 0) > INPUT_MAX_BYTES or not file.file_path:
+            return None
+        data = await bot.download_file(file.file_path)
+    except TelegramAPIError as exc:
+        log.info("input photo not fetched", extra={"error": str(exc)})
+        return None
+    return data.read() if data is not None else None
 
 
 async def confirm(
@@ -384,6 +390,7 @@ async def confirm(
     callback_data: Dialog,
     state: FSMContext,
     services: Services,
+    catalog: Catalog,
     progress: Progress,
     bot: Bot,
     lang: str,
@@ -395,11 +402,15 @@ async def confirm(
         await expired(query)
         return
     await say(query, t("bot.gen.starting"))  # at once: creation can take a moment
-    try:
-        image = await _download(bot, draft.image) if draft.image else b""
-    except (TelegramAPIError, ValueError):
-        await message.answer(t("bot.gen.photo_too_big", limit=INPUT_MAX_BYTES // (1024 * 1024)))
-        return
+    image = b""
+    if draft.image:
+        fetched = await _fetch(bot, draft.image)
+        if fetched is None:  # ask for the photo again
+            await message.answer(t("bot.gen.photo_lost"))
+            draft.image = ""
+            await _next(message, False, draft, state, catalog, services, query.from_user.id)
+            return
+        image = fetched
     request = pb.CreateJobRequest(
         telegram_id=query.from_user.id,
         kind=draft.kind_code,
@@ -478,17 +489,17 @@ async def repeat(
         return
     note = await memory.get(job.id)
     image_file = note.input_file if note is not None else ""
-    if job.has_input and not image_file:  # the photo is not known any more: ask for it
-        await ack(query)
-        draft = dataclasses.replace(Draft.of_job(job, ""), prompt=job.prompt)
-        await _next(message, False, draft, state, catalog, services, query.from_user.id)
-        return
+    image = b""
+    if job.has_input:
+        fetched = await _fetch(bot, image_file)
+        if fetched is None:  # the photo is not known any more: a dialog asks for it
+            await ack(query)
+            await message.answer(t("bot.gen.photo_lost"))
+            draft = dataclasses.replace(Draft.of_job(job, ""), prompt=job.prompt)
+            await _next(message, False, draft, state, catalog, services, query.from_user.id)
+            return
+        image = fetched
     await say(query, t("bot.gen.starting"))
-    try:
-        image = await _download(bot, image_file) if job.has_input else b""
-    except (TelegramAPIError, ValueError):
-        await message.answer(t("bot.gen.photo_too_big", limit=INPUT_MAX_BYTES // (1024 * 1024)))
-        return
     request = pb.CreateJobRequest(
         telegram_id=query.from_user.id,
         kind=job.kind,

@@ -300,3 +300,40 @@ async def test_a_result_past_the_upload_limit_comes_as_a_link_to_the_cabinet(
             assert button(link, "Cabinet")["web_app"]["url"].endswith(f"&job={job.id}")
             assert [b["text"] for b in buttons(link)][1:] == ["🔁 Repeat", "✏️ Vary"]
             assert await results_in(gw, ANN) == []
+
+
+async def test_repeat_and_vary_make_new_jobs_with_the_same_settings_and_photo(
+    gateway, people, start_worker, billing, jobs
+):
+    await start_worker()
+    confirmation = await to_confirmation(
+        gateway, ANN, "edit", quality="PRO", ratio="3:4", prompt="make it blue", photo=png()
+    )
+    after = await gateway.mark()
+    await confirm(gateway, ANN, confirmation)
+    first = await result(gateway, ANN, after)
+    # Repeat: the same settings and the same photo, at once (no dialog).
+    after = await gateway.mark()
+    status = await press(gateway, ANN, first, "Repeat")
+    assert status["message_id"] > first["message_id"] and "«make it blue»" in status["text"]
+    again = await result(gateway, ANN, after)
+    assert (
+        again["caption"].startswith("«make it blue»") and "✏️ Edit · PRO · 3:4" in again["caption"]
+    )
+    # Vary: a new prompt for the same settings and photo.
+    ask = await press(gateway, ANN, again, "Vary")
+    assert "The last prompt: «make it blue»" in ask["text"]
+    confirmation = await say(gateway, ANN, "make it green")
+    assert (
+        "✏️ Edit · PRO · 3:4" in confirmation["text"] and "With your photo." in confirmation["text"]
+    )
+    after = await gateway.mark()
+    await confirm(gateway, ANN, confirmation)
+    varied = await result(gateway, ANN, after)
+    assert varied["caption"].startswith("«make it green»")
+    made = await jobs_of(jobs, ANN)
+    assert [(j.prompt, j.options.aspect_ratio, j.has_input) for j in made] == [
+        ("make it green", "3:4", True), ("make it blue", "3:4", True),
+        ("make it blue", "3:4", True),
+    ]  # fmt: skip
+    assert await balance(billing, ANN) == 20 - 3 * 4
