@@ -15,6 +15,8 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 from PIL import Image
 
 from devstack.telegram import Limits, LocalTelegram, Options
+from job_svc.server import create_server as create_jobs_server
+from job_svc.settings import JobSettings
 from tests.support.dialogs import (
     NotModifiedWatch,
     callback,
@@ -31,6 +33,7 @@ from tests.support.dialogs import (
 from tests.support.gateway import Gateway, button, buttons, running_gateway
 from tests.support.ids import tg
 from tests.support.jobs import balance, png, request, user_with
+from tests.support.settings import make_settings
 
 ANN, BOB = tg(9201), tg(9202)
 
@@ -244,17 +247,18 @@ async def test_a_safety_block_tells_the_reason_and_that_the_credits_came_back(
 async def test_history_pages_and_sends_a_result_again_by_its_file_id(
     gateway, people, start_worker, jobs
 ):
-    await say(gateway, ANN, "/start")
+    menu = await say(gateway, ANN, "/start")
     await start_worker()
     for n in range(6):  # one at a time: at most 5 may be unfinished
         after = await gateway.mark()
         await jobs.CreateJob(request(ANN, f"fox number {n}"))
         await result(gateway, ANN, after)
-    first = await say(gateway, ANN, "/history")
+    first = await press(gateway, ANN, menu, "History")  # the menu's button, as /history
     assert first["text"].startswith("🗂 Your jobs, page 1:")
     assert "«fox number 5»" in first["text"] and "«fox number 1»" in first["text"]
     assert "«fox number 0»" not in first["text"] and "✅ done" in first["text"]
     assert [b["text"] for b in buttons(first)][-1] == "Older ▶"
+    assert (await say(gateway, ANN, "/history"))["text"] == first["text"]
     second = await press(gateway, ANN, first, "Older ▶")
     assert second["message_id"] == first["message_id"] and "page 2" in second["text"]
     assert "«fox number 0»" in second["text"] and "6." in second["text"]
@@ -337,3 +341,28 @@ async def test_repeat_and_vary_make_new_jobs_with_the_same_settings_and_photo(
         ("make it blue", "3:4", True),
     ]  # fmt: skip
     assert await balance(billing, ANN) == 20 - 3 * 4
+
+
+async def test_too_many_jobs_a_minute_are_told_when_to_try_again(
+    gateway_env, people, job_env, jobs
+):
+    settings = make_settings(JobSettings, job_env, CREATE_RATE_PER_MINUTE=1)
+    strict = await create_jobs_server(settings, "127.0.0.1:0")
+    await strict.start()
+    try:
+        env = gateway_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{strict.port}"}
+        async with LocalTelegram(Options(limits=Limits(enabled=True))) as telegram:
+            async with running_gateway(telegram, env) as gw:
+                await gw.users.user(ANN, "Ann", language_code="en")
+                await jobs.CreateJob(request(ANN))  # this minute's one job
+                menu = await say(gw, ANN, "/start")
+                question = await press(gw, ANN, menu, "Image")  # the menu's button, as /image
+                assert "choose the quality" in question["text"]
+                question = await press(gw, ANN, question, "Standard")
+                question = await press(gw, ANN, question, "1:1")
+                confirmation = await say(gw, ANN, "one more fox")
+                refused = await press(gw, ANN, confirmation, "✅")
+                assert refused["text"].startswith("Too many requests. Try again in ")
+                assert len(await jobs_of(jobs, ANN)) == 1
+    finally:
+        await strict.stop(0)
