@@ -64,7 +64,7 @@ async def _page(
                 settings=job_settings(job),
                 status=status_word(job.status),
                 cost=job.cost,
-                date=created.strftime("%Y-%m-%d %H:%M") if created else "",
+                date=created.strftime("%Y-%m-%d %H:%M UTC") if created else "",
                 prompt=short(job.prompt, 80),
             )
         )
