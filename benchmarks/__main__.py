@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, printed as tables.
 
-`python -m benchmarks [billing] [bot] [create e2e dispatch capacity fanout]` runs a subset.
+`python -m benchmarks [billing] [bot] [create e2e dispatch capacity fanout] [web]` runs a subset.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks import billing, bot, jobs
+from benchmarks import billing, bot, jobs, web
 from benchmarks.harness import engines
 
 
@@ -26,9 +26,11 @@ def main() -> None:
             print(billing.run(env), flush=True)
         if not chosen or "bot" in chosen:
             print(bot.run(env), flush=True)
-        job_benches = [name for name in chosen if name not in ("billing", "bot")]
+        job_benches = [name for name in chosen if name not in ("billing", "bot", "web")]
         if not chosen or job_benches:
             jobs.run(env, job_benches or None, show=lambda table: print(table, flush=True))
+        if not chosen or "web" in chosen:
+            web.run(env, show=lambda table: print(table, flush=True))  # the Redis db is flushed
 
 
 if __name__ == "__main__":

@@ -51,17 +51,22 @@ class Reports:
             )
 
     async def audit_log(
-        self, telegram_id: int, size: int, before: int | None
+        self, telegram_id: int, size: int, before: int | None, actor: str = "", action: str = ""
     ) -> list[asyncpg.Record]:
         if telegram_id:
             validate.telegram_id(telegram_id)
+        actor = validate.text(actor, "actor", max_len=128, single_line=True)
+        action = validate.text(action, "action", max_len=64, single_line=True)
         async with self._pool.acquire() as conn:
             return await conn.fetch(
                 "SELECT id, actor, action, coalesce(telegram_id, 0) AS telegram_id, "
                 "details::text AS details, created_at FROM billing.audit_log "
                 "WHERE ($1::bigint = 0 OR telegram_id = $1) AND ($2::bigint IS NULL OR id < $2) "
+                "AND ($4 = '' OR actor = $4) AND ($5 = '' OR action = $5) "
                 "ORDER BY id DESC LIMIT $3",
                 telegram_id,
                 before,
                 size,
+                actor,
+                action,
             )

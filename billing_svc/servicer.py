@@ -290,7 +290,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: pb.ListAuditLogRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAuditLogResponse:
         size, before = validate.page(request.page_size, request.page_token, default=50, maximum=200)
-        rows = await self._reports.audit_log(request.telegram_id, size, before)
+        rows = await self._reports.audit_log(
+            request.telegram_id, size, before, request.actor, request.action
+        )
         return pb.ListAuditLogResponse(
             entries=[
                 pb.AuditEntry(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ SECRETS = DATA / "dev-secrets.env"
 GENERATED = ("SERVICE_TOKEN", "ADMIN_API_TOKEN", "INVOICE_SECRET", "WEBAPP_SECRET",
              "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")  # fmt: skip
 LOCAL_BOT_USERNAME = "mediabot_local_bot"
+#: The admin of a local machine when ADMIN_IDS is unset: the README tour's user.
+LOCAL_ADMIN_ID = "7123456789"
 
 
 def _default(settings: type[BaseSettings], name: str) -> Any:
@@ -56,6 +60,11 @@ class Configured(BaseSettings):
     GEMINI_API_KEY: str = ""
     BOT_TOKEN: str = ""
     LOCAL_TELEGRAM_ADDR: str = "127.0.0.1:8081"
+    WEBAPP_ADDR: str = "127.0.0.1:8080"
+    WEBAPP_BASE_URL: str = ""
+    WEBAPP_DEV_AUTH: str = ""
+    ADMIN_IDS: str = ""
+    TELEGRAM_WEBAPP_JS_URL: str = ""
 
 
 def dev_secrets() -> dict[str, str]:
@@ -108,6 +117,7 @@ def up() -> int:
             )
         if not configured.PROVIDER:
             env["PROVIDER"] = "gemini" if configured.GEMINI_API_KEY else "local"
+        local_web(env, configured)
         upgrade(env.get("DATABASE_URL") or configured.DATABASE_URL, MIGRATIONS)
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
@@ -120,6 +130,8 @@ def up() -> int:
                 if address:
                     port = int(getattr(configured, address).rsplit(":", 1)[1])
                     wait_for_port(port, 30, child)
+            if telegram is not None:
+                cabinet_in_menu(env)
             print_summary(env, configured)
             return supervise(children)
         finally:
@@ -152,6 +164,35 @@ def local_telegram(env: dict[str, str], configured: Configured) -> subprocess.Po
     return child
 
 
+def local_web(env: dict[str, str], configured: Configured) -> None:
+    """The web app of a local machine: its own address as base URL, the dev login on (this
+    machine only, never in production), an admin, and with the local Telegram its stand-in
+    of telegram-web-app.js (telegram.org may be out of reach)."""
+    env["WEBAPP_BASE_URL"] = configured.WEBAPP_BASE_URL or f"http://{configured.WEBAPP_ADDR}"
+    if not configured.WEBAPP_DEV_AUTH:
+        env["WEBAPP_DEV_AUTH"] = "1"
+    if not configured.ADMIN_IDS:
+        env["ADMIN_IDS"] = LOCAL_ADMIN_ID
+    if not configured.BOT_TOKEN and not configured.TELEGRAM_WEBAPP_JS_URL:
+        stand_in = f"http://{configured.LOCAL_TELEGRAM_ADDR}/static/telegram-web-app.js"
+        env["TELEGRAM_WEBAPP_JS_URL"] = stand_in
+
+
+def cabinet_in_menu(env: dict[str, str]) -> None:
+    """The local bot's menu button opens the cabinet, so the web chat opens it as Telegram
+    would (the bot may set its own later)."""
+    url = f"{env['TELEGRAM_API_URL']}/bot{env['BOT_TOKEN']}/setChatMenuButton"
+    button = {"type": "web_app", "text": "Cabinet",
+              "web_app": {"url": env["WEBAPP_BASE_URL"] + "/cabinet"}}  # fmt: skip
+    body = json.dumps({"menu_button": button}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+    except OSError as exc:
+        print(f"the cabinet is not in the web chat's menu: {exc}", file=sys.stderr)
+
+
 def print_summary(env: dict[str, str], configured: Configured) -> None:
     if configured.BOT_TOKEN:
         api = env.get("TELEGRAM_API_URL") or "https://api.telegram.org"
@@ -163,6 +204,15 @@ def print_summary(env: dict[str, str], configured: Configured) -> None:
         )
     has_bot = any(name == "bot" for name, _, _ in PROCESSES)
     bot = "" if has_bot else "  bot          not in this build yet\n"
+    base = env.get("WEBAPP_BASE_URL", "")
+    web = f"  cabinet      {base}/cabinet  (from the web chat's menu button)\n"
+    if env.get("WEBAPP_DEV_AUTH") == "1":
+        admins = env.get("ADMIN_IDS") or configured.ADMIN_IDS
+        web += (
+            f"               or log in as anyone: {base}/auth/dev/<telegram id>\n"
+            f"  admin page   {base}/auth/dev/{admins.split(',')[0]}?next=/admin"
+            f"  (ADMIN_IDS={admins})\n"
+        )
     print(
         "\nmediabot is up:\n"
         f"  billing_svc  grpc://{configured.BILLING_GRPC_ADDR}\n"
@@ -172,7 +222,7 @@ def print_summary(env: dict[str, str], configured: Configured) -> None:
         f"  Postgres     {redacted(env.get('DATABASE_URL') or configured.DATABASE_URL)}\n"
         f"  Redis        {env.get('REDIS_URL') or configured.REDIS_URL}\n"
         f"  secrets      {SECRETS} (SERVICE_TOKEN, ADMIN_API_TOKEN for grpcurl)\n"
-        f"{telegram}{bot}"
+        f"{telegram}{web}{bot}"
         "Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -13,6 +13,7 @@ PROCESSES = [
     ("billing", "billing_svc", "BILLING_GRPC_ADDR"),
     ("jobs", "job_svc", "JOBS_GRPC_ADDR"),
     ("worker", "job_svc.worker", None),
+    ("web", "webapp", "WEBAPP_ADDR"),
 ]
 if importlib.util.find_spec("bot_gateway.__main__") is not None:  # the bot, once it exists
     PROCESSES.append(("bot", "bot_gateway", None))

@@ -120,6 +120,31 @@ async def test_admin_views_find_users_stats_and_payments(billing, billing_admin)
     assert stats.paying_users == 1
 
 
+async def test_the_audit_log_filters_by_actor_action_and_user(billing, billing_admin):
+    for n in (21, 22):
+        await billing.EnsureUser(pb.EnsureUserRequest(telegram_id=tg(n)))
+        await billing_admin.SetBanned(pb.SetBannedRequest(telegram_id=tg(n), banned=True))
+    await billing_admin.GrantCredits(
+        pb.GrantCreditsRequest(telegram_id=tg(21), amount=5, reason="r", idempotency_key="a1")
+    )
+
+    async def find(**fields) -> list[tuple[str, str, int]]:
+        page = await billing_admin.ListAuditLog(pb.ListAuditLogRequest(**fields))
+        return [(e.actor, e.action, e.telegram_id) for e in page.entries]
+
+    assert await find(action="ban") == [
+        ("admin:alice", "ban", tg(22)),
+        ("admin:alice", "ban", tg(21)),
+    ]
+    assert await find(action="grant", telegram_id=tg(21)) == [("admin:alice", "grant", tg(21))]
+    assert await find(actor="admin:alice", telegram_id=tg(22)) == [("admin:alice", "ban", tg(22))]
+    assert {a for a, _, _ in await find(action="credits:free")} == {"service"}
+    assert await find(actor="admin:bob") == []
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await find(action="ba\x07n")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_control_characters_in_text_are_invalid_and_change_nothing(
     billing, billing_admin, db
 ):

@@ -37,11 +37,12 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         with socket.socket() as probe:
             taken = probe.connect_ex(("127.0.0.1", port)) == 0
         assert not taken, f"port {port} is in use: is a make up running on this machine?"
-    billing_port, jobs_port, telegram_port = free_ports(3)
+    billing_port, jobs_port, telegram_port, web_port = free_ports(4)
     env = {k: v for k, v in os.environ.items() if k not in ENGINES and k != "BOT_TOKEN"}
     env |= {"BILLING_GRPC_ADDR": f"127.0.0.1:{billing_port}",
             "JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_port}", "LOG_LEVEL": "WARNING",
-            "LOCAL_TELEGRAM_ADDR": f"127.0.0.1:{telegram_port}"}  # fmt: skip
+            "LOCAL_TELEGRAM_ADDR": f"127.0.0.1:{telegram_port}",
+            "WEBAPP_ADDR": f"127.0.0.1:{web_port}"}  # fmt: skip
     up = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "devstack", "up"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, text=True, start_new_session=True,
@@ -50,6 +51,7 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         summary = await asyncio.wait_for(asyncio.to_thread(_read_until_up, up), 120)
         assert f"grpc://127.0.0.1:{jobs_port}" in summary
         assert "provider local" in summary
+        assert f"http://127.0.0.1:{web_port}/cabinet" in summary
         secrets = dict(
             line.split("=", 1)
             for line in (tmp_path / ".data" / "dev-secrets.env").read_text().splitlines()

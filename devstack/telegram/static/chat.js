@@ -231,7 +231,7 @@ async function sendFile(file, kind) {
 }
 
 async function pay(body, label) {
-  if (!confirm(`Pay ${label}? (pretend Stars)`)) return;
+  if (!confirm(`Pay ${label}? (pretend Stars)`)) return "cancelled";
   const outcome = await post(`/_local/bots/${state.bot}/pay`, { user_id: state.user, ...body });
   const words = {
     paid: "Payment done ✓",
@@ -240,7 +240,20 @@ async function pay(body, label) {
     refused: outcome.error_message,
   };
   toast(words[outcome.status] || outcome.status);
+  return outcome.status === "paid" ? "paid" : "failed";
 }
+
+// A Mini App this chat opened asks to pay an invoice link (Telegram.WebApp.openInvoice, the
+// web_app_open_invoice event of Telegram's web clients); it hears back as invoice_closed.
+window.addEventListener("message", (event) => {
+  let data;
+  try { data = typeof event.data === "string" ? JSON.parse(event.data) : event.data; } catch (e) { return; }
+  if (!data || data.eventType !== "web_app_open_invoice" || !event.source) return;
+  const slug = String((data.eventData || {}).slug || "");
+  const answer = (status) => event.source.postMessage(
+    JSON.stringify({ eventType: "invoice_closed", eventData: { slug, status } }), "*");
+  pay({ link: `https://t.me/$${slug}` }, "the invoice").then(answer, (error) => { fail(error); answer("failed"); });
+});
 
 async function pressInline(m, button) {
   if (button.pay) return pay({ message_id: m.message_id }, `⭐${m.invoice.total_amount}`);

@@ -494,14 +494,18 @@ class AuditEntry(_message.Message):
     def __init__(self, id: _Optional[int] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., telegram_id: _Optional[int] = ..., details: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListAuditLogRequest(_message.Message):
-    __slots__ = ("telegram_id", "page_size", "page_token")
+    __slots__ = ("telegram_id", "page_size", "page_token", "actor", "action")
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     telegram_id: int
     page_size: int
     page_token: str
-    def __init__(self, telegram_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    actor: str
+    action: str
+    def __init__(self, telegram_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
 
 class ListAuditLogResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")
