@@ -34,8 +34,8 @@ import uvloop
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
-from benchmarks.harness import SECRETS, Result, engines, process, seed_accounts, spawn
-from benchmarks.jobs import Rows, Sampler, _s3, mib, pct
+from benchmarks.harness import SECRETS, Result, engines, process, s3_server, seed_accounts, spawn
+from benchmarks.jobs import Rows, Sampler, mib, pct
 from common.clients import authorized, channel
 from job_svc.events import publish_message
 from webapp.sessions import SessionStore
@@ -524,7 +524,7 @@ def run(
     env = {**env, "DB_POOL_SIZE": "8"}
     asyncio.run(seed_accounts(env["DATABASE_URL"], USERS, 1_000_000))
     out: list[str] = []
-    with _s3(env) as s3, spawn("billing_svc", env, "BILLING_GRPC_ADDR") as (billing, child):
+    with s3_server(env) as s3, spawn("billing_svc", env, "BILLING_GRPC_ADDR") as (billing, child):
         billing_pid = child.pid
         jobs_env = {**env, "BILLING_GRPC_ADDR": billing, "MINIO_ENDPOINT": s3[0],
                     "MINIO_ACCESS_KEY": s3[1], "MINIO_SECRET_KEY": s3[2],
