@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from devstack.embedded import free_port
+from job_svc.__main__ import YOUNG_COLLECTION_EVERY
 
 
 def test_job_svc_freezes_its_start_up_heap_and_spaces_young_collections(job_env, tmp_path):
@@ -36,5 +37,5 @@ def test_job_svc_freezes_its_start_up_heap_and_spaces_young_collections(job_env,
     assert process.returncode == 0, logs
     settled = [e for e in logs if e["event"] == "garbage collector set"]
     assert len(settled) == 1, logs
-    assert settled[0]["thresholds"][0] == 50_000
+    assert settled[0]["thresholds"][0] == YOUNG_COLLECTION_EVERY
     assert settled[0]["frozen"] > 10_000  # modules, the server, the pools
