@@ -34,7 +34,16 @@ import uvloop
 from mediabot.jobs.v1 import jobs_pb2 as pb
 from mediabot.jobs.v1 import jobs_pb2_grpc
 
-from benchmarks.harness import SECRETS, Result, engines, process, s3_server, seed_accounts, spawn
+from benchmarks.harness import (
+    SECRETS,
+    Result,
+    engines,
+    process,
+    s3_env,
+    s3_server,
+    seed_accounts,
+    spawn,
+)
 from benchmarks.jobs import Rows, Sampler, mib, pct
 from common.clients import authorized, channel
 from job_svc.events import publish_message
@@ -403,10 +412,8 @@ async def _running_jobs(env: dict[str, str], jobs_address: str) -> list[pb.Job]:
 
 def bench_streams(env: dict[str, str], billing: str, s3: tuple[str, str, str]) -> str:
     asyncio.run(_reset(env))
-    endpoint, access, secret = s3
     jobs_env = {
-        **env, "BILLING_GRPC_ADDR": billing, "MINIO_ENDPOINT": endpoint,
-        "MINIO_ACCESS_KEY": access, "MINIO_SECRET_KEY": secret, "MINIO_BUCKET": "mediabot-bench",
+        **env, "BILLING_GRPC_ADDR": billing, **s3_env(s3),
         "PROVIDER": "local", "LOCAL_LATENCY_SECONDS": "600", "LOCAL_IMAGE_SIZE": "16",
         "MAX_USER_QUEUE": "10", "CREATE_RATE_PER_MINUTE": "100000",
         "WORKER_CONCURRENCY": str(USERS), "PROVIDER_CONCURRENCY": str(USERS),
@@ -526,9 +533,7 @@ def run(
     out: list[str] = []
     with s3_server(env) as s3, spawn("billing_svc", env, "BILLING_GRPC_ADDR") as (billing, child):
         billing_pid = child.pid
-        jobs_env = {**env, "BILLING_GRPC_ADDR": billing, "MINIO_ENDPOINT": s3[0],
-                    "MINIO_ACCESS_KEY": s3[1], "MINIO_SECRET_KEY": s3[2],
-                    "MINIO_BUCKET": "mediabot-bench", "PROVIDER": "local"}  # fmt: skip
+        jobs_env = {**env, "BILLING_GRPC_ADDR": billing, **s3_env(s3), "PROVIDER": "local"}
         for name, bench in (
             ("me", lambda: _with_jobs(env, billing, billing_pid, jobs_env)),
             ("streams", lambda: bench_streams(env, billing, s3)),
