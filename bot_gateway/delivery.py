@@ -14,7 +14,6 @@ is tried again with backoff, and the stream reconnects on its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -81,14 +80,14 @@ class Deliveries:
         """Stop reading; let deliveries under way finish for a moment, then cancel them."""
         if self._feed is not None:
             self._feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed
+            await asyncio.wait([self._feed], timeout=_GRACE_SECONDS)
         busy = list(self._busy.values())
         if busy:
             _, late = await asyncio.wait(busy, timeout=_GRACE_SECONDS)
             for task in late:
                 task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            if late:  # bounded: a shutdown must end even if a task misbehaves
+                await asyncio.wait(late, timeout=_GRACE_SECONDS)
 
     # --- the feed -------------------------------------------------------------------
 
