@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, printed as tables.
 
-`python -m benchmarks [billing] [create e2e dispatch capacity fanout]` runs a subset.
+`python -m benchmarks [billing] [bot] [create e2e dispatch capacity fanout]` runs a subset.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks import billing, jobs
+from benchmarks import billing, bot, jobs
 from benchmarks.harness import engines
 
 
@@ -24,7 +24,9 @@ def main() -> None:
     with engines(Path(".data") / "bench") as env:
         if not chosen or "billing" in chosen:
             print(billing.run(env), flush=True)
-        job_benches = [name for name in chosen if name != "billing"]
+        if not chosen or "bot" in chosen:
+            print(bot.run(env), flush=True)
+        job_benches = [name for name in chosen if name not in ("billing", "bot")]
         if not chosen or job_benches:
             jobs.run(env, job_benches or None, show=lambda table: print(table, flush=True))
 

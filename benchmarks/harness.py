@@ -118,6 +118,27 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+S3_KEYS = ("mediabot-bench-access", "mediabot-bench-secret-0123456789")
+
+
+@contextmanager
+def s3_server(env: dict[str, str]) -> Iterator[tuple[str, str, str]]:
+    """(endpoint, access key, secret key): MINIO_ENDPOINT's server, else SeaweedFS."""
+    if env.get("MINIO_ENDPOINT") or os.environ.get("MINIO_ENDPOINT"):
+        get = {**os.environ, **env}.get
+        yield get("MINIO_ENDPOINT", ""), get("MINIO_ACCESS_KEY", ""), get("MINIO_SECRET_KEY", "")
+        return
+    folder = Path(".data") / f"bench-s3-{os.getpid()}"
+    with Embedded(folder, ephemeral=True) as embedded:
+        yield embedded.s3(*S3_KEYS), *S3_KEYS
+
+
+def s3_env(s3: tuple[str, str, str]) -> dict[str, str]:
+    endpoint, access, secret = s3
+    return {"MINIO_ENDPOINT": endpoint, "MINIO_ACCESS_KEY": access, "MINIO_SECRET_KEY": secret,
+            "MINIO_BUCKET": "mediabot-bench"}  # fmt: skip
+
+
 @contextmanager
 def process(module: str, env: dict[str, str], address_setting: str | None) -> Iterator[str]:
     """Run `python -m module` with `env`; yields its address when it listens on one."""

@@ -21,11 +21,10 @@ import contextlib
 import multiprocessing
 import os
 import platform
-import shutil
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue as MpQueue
 from pathlib import Path
@@ -46,11 +45,11 @@ from benchmarks.harness import (
     engines,
     process,
     run_concurrently,
+    s3_server,
     seed_accounts,
     spawn,
 )
 from common.clients import authorized, channel
-from devstack.embedded import Embedded
 from job_svc.events import publish_message
 from job_svc.queue import LANES, stream
 
@@ -80,7 +79,6 @@ EVENT_RATE = 200
 EVENT_SECONDS = 20
 #: Version of injected events: above anything a real job reaches in the run.
 EVENT_VERSION_BASE = 1_000_000
-S3_KEYS = ("mediabot-bench-access", "mediabot-bench-secret-0123456789")
 HEALTH_SERVICE = "mediabot.jobs.v1.JobService"
 
 
@@ -785,20 +783,6 @@ BENCHMARKS: dict[str, Callable[[Stack], str]] = {
 }
 
 
-@contextlib.contextmanager
-def _s3(env: dict[str, str]) -> Iterator[tuple[str, str, str]]:
-    if env.get("MINIO_ENDPOINT") or os.environ.get("MINIO_ENDPOINT"):
-        get = {**os.environ, **env}.get
-        yield get("MINIO_ENDPOINT", ""), get("MINIO_ACCESS_KEY", ""), get("MINIO_SECRET_KEY", "")
-        return
-    folder = Path(".data") / f"bench-s3-{os.getpid()}"
-    try:
-        with Embedded(folder) as embedded:
-            yield embedded.s3(*S3_KEYS), *S3_KEYS
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def run(
     env: dict[str, str],
     only: list[str] | None = None,
@@ -807,7 +791,7 @@ def run(
     """Every job benchmark (or those named in `only`) as tables; `show` gets each at once."""
     asyncio.run(_seed(env["DATABASE_URL"]))
     out: list[str] = []
-    with _s3(env) as s3, process("billing_svc", env, "BILLING_GRPC_ADDR") as billing:
+    with s3_server(env) as s3, process("billing_svc", env, "BILLING_GRPC_ADDR") as billing:
         stack = Stack(env, billing, s3)
         for name, bench in BENCHMARKS.items():
             if only and name not in only:

@@ -30,7 +30,9 @@ class Reports:
                   (SELECT coalesce(sum(balance), 0)::bigint FROM billing.accounts)
                     AS credits_outstanding,
                   (SELECT coalesce(sum(amount), 0)::bigint FROM billing.reservations
-                     WHERE status = 'held') AS credits_held
+                     WHERE status = 'held') AS credits_held,
+                  (SELECT count(DISTINCT telegram_id) FROM billing.payments
+                     WHERE refunded_at IS NULL) AS paying_users
                 """
             )
 

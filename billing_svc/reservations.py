@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from enum import StrEnum
 
 import asyncpg
 
@@ -23,6 +24,18 @@ log = logging.getLogger(__name__)
 MAX_AMOUNT = 1_000_000
 DEFAULT_TTL = 3600
 MIN_TTL, MAX_TTL = 60, 7 * 24 * 3600
+
+
+class HoldStatus(StrEnum):
+    """Where a hold (a reservation) is in its life."""
+
+    #: Debited from the balance, waiting for its job to end.
+    HELD = "held"
+    #: Made final: the job succeeded.
+    CAPTURED = "captured"
+    #: Given back: the job failed, was cancelled, or the hold expired.
+    RELEASED = "released"
+
 
 COLUMNS = "id, telegram_id, amount, status, idempotency_key, purpose, expires_at, created_at"
 
@@ -121,7 +134,7 @@ class Reservations:
             if row is not None:
                 return row
             row = await self._fetch(conn, rid)
-            if row["status"] == "released":
+            if row["status"] == HoldStatus.RELEASED:
                 raise HoldReleased("reservation was already released; it cannot be captured")
             return row
 
@@ -151,7 +164,7 @@ class Reservations:
                     )
                     return row, balance
             row = await self._fetch(conn, rid)
-            if row["status"] == "captured":
+            if row["status"] == HoldStatus.CAPTURED:
                 raise HoldCaptured("reservation was already captured; it cannot be released")
             balance = await conn.fetchval(
                 "SELECT balance FROM billing.accounts WHERE telegram_id = $1", row["telegram_id"]
@@ -172,7 +185,7 @@ class Reservations:
             if row is not None:
                 return row
             row = await self._fetch(conn, rid)
-            settled = HoldCaptured if row["status"] == "captured" else HoldReleased
+            settled = HoldCaptured if row["status"] == HoldStatus.CAPTURED else HoldReleased
             raise settled(f"reservation is already {row['status']}; it cannot be extended")
 
     @staticmethod

@@ -10,7 +10,7 @@ from mediabot.billing.v1 import billing_pb2_grpc
 from billing_svc.accounts import Accounts
 from billing_svc.payments import CURRENCY, SUBSCRIPTION_PERIOD, Payments, Product, ProductKind
 from billing_svc.reports import Reports
-from billing_svc.reservations import Reservations
+from billing_svc.reservations import HoldStatus, Reservations
 from common import validate
 from common.convert import next_token, timestamp
 from common.server.rpc import current_actor
@@ -20,9 +20,9 @@ ADMIN_METHODS = (
 )  # fmt: skip
 
 _RESERVATION_STATUS = {
-    "held": pb.RESERVATION_STATUS_HELD,
-    "captured": pb.RESERVATION_STATUS_CAPTURED,
-    "released": pb.RESERVATION_STATUS_RELEASED,
+    HoldStatus.HELD: pb.RESERVATION_STATUS_HELD,
+    HoldStatus.CAPTURED: pb.RESERVATION_STATUS_CAPTURED,
+    HoldStatus.RELEASED: pb.RESERVATION_STATUS_RELEASED,
 }
 _PRODUCT_KIND = {
     ProductKind.PACK: pb.PRODUCT_KIND_CREDIT_PACK,

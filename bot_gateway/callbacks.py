@@ -19,6 +19,24 @@ class Language(CallbackData, prefix="lang"):
     code: str
 
 
+class Buy(CallbackData, prefix="buy"):
+    """A product to buy, by its billing id."""
+
+    product: str
+
+
+class Renewal(CallbackData, prefix="renew"):
+    """Cancel (True) or resume (False) the renewal of the monthly subscription."""
+
+    cancel: bool
+
+
+class BroadcastChoice(CallbackData, prefix="bc"):
+    """An admin's answer to a broadcast preview: send it, or drop it."""
+
+    send: bool
+
+
 class Dialog(CallbackData, prefix="g"):
     """An answer in a generation dialog: `step` is the question (quality, ratio,
     duration, skip, confirm, cancel), `value` the choice. `dialog` names the dialog

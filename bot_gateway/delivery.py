@@ -28,7 +28,7 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from bot_gateway.describe import speaking
 from bot_gateway.memory import JobMemory, JobNote
-from bot_gateway.middlewares import language_key
+from bot_gateway.middlewares import recalled_language
 from bot_gateway.progress import Progress, render
 from bot_gateway.results import Results
 from bot_gateway.services import Services
@@ -167,8 +167,7 @@ class Deliveries:
     async def _note(self, job: pb.Job) -> JobNote:
         note = await self._memory.get(job.id)
         if note is None:  # a job the bot did not start (or forgot): its owner's chat
-            stored = await self._redis.get(language_key(job.telegram_id))
-            lang = stored.decode() if isinstance(stored, bytes) else "en"
+            lang = await recalled_language(self._redis, job.telegram_id)
             await self._memory.know(job.id, job.telegram_id, lang)
             note = JobNote(job_id=job.id, chat=job.telegram_id, lang=lang)
         return note

@@ -25,6 +25,13 @@ _FORWARD = {
     Reason.QUEUE_FULL: "history",
     Reason.USER_NOT_FOUND: "start",
     Reason.JOB_NOT_FOUND: "history",
+    # An invoice that can no longer be paid: a fresh one from /buy can.
+    Reason.PRODUCT_NOT_FOUND: "buy",
+    Reason.PRODUCT_WITHDRAWN: "buy",
+    Reason.PRICE_CHANGED: "buy",
+    Reason.WRONG_PRICE: "buy",
+    Reason.INVOICE_INVALID: "buy",
+    Reason.INVOICE_FOREIGN: "buy",
 }
 
 

@@ -14,7 +14,7 @@ from aiogram.types import Chat, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
 from bot_gateway.texts import t
-from common.texts import language_of
+from common.texts import LANGUAGES, language_of
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,14 @@ def language_key(telegram_id: int) -> str:
 
 async def remember_language(redis: aioredis.Redis, telegram_id: int, language: str) -> None:
     await redis.set(language_key(telegram_id), language, ex=LANGUAGE_TTL_SECONDS)
+
+
+async def recalled_language(redis: aioredis.Redis, telegram_id: int) -> str:
+    """The language the bot last spoke with this person (for messages sent outside
+    an update: payment retries, a broadcast's report)."""
+    stored = await redis.get(language_key(telegram_id))
+    said = stored.decode() if isinstance(stored, bytes) else stored
+    return said if said in LANGUAGES else LANGUAGES[0]
 
 
 class PrivateChatsOnly(BaseMiddleware):

@@ -28,12 +28,18 @@ class BotSettings(ClientSettings):
     BOT_WEBHOOK_SECRET: SecretStr = SecretStr("")
     #: Where the webhook server listens.
     BOT_WEBHOOK_ADDR: str = "127.0.0.1:8088"
+    #: Updates handled at once by one process (polling; a webhook gets as many
+    #: connections from Telegram): bounds memory and connections under a burst.
+    BOT_CONCURRENT_UPDATES: int = Field(default=64, ge=1, le=10_000)
     #: Updates a user may send in THROTTLE_WINDOW_SECONDS before the rest are dropped.
     THROTTLE_UPDATES: int = Field(default=12, ge=1, le=1000)
     THROTTLE_WINDOW_SECONDS: float = Field(default=10, gt=0, le=3600)
     #: Outgoing messages per second in one chat and in all (Telegram's limits).
     SEND_PER_CHAT_PER_SECOND: float = Field(default=1.0, gt=0, le=100)
     SEND_PER_SECOND: float = Field(default=28.0, gt=0, le=1000)
+    #: Messages a broadcast sends per second, under SEND_PER_SECOND so people's own
+    #: answers keep flowing while it runs.
+    BROADCAST_PER_SECOND: float = Field(default=20.0, gt=0, le=1000)
     #: Deadline of each call to a service, retries included (UNAVAILABLE is retried).
     SERVICE_DEADLINE_SECONDS: float = Field(default=15.0, gt=0, le=300)
 

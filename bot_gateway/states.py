@@ -11,6 +11,13 @@ class PaySupport(StatesGroup):
     writing = State()
 
 
+class Broadcasting(StatesGroup):
+    """/broadcast: the admin's next message (text or photo) is what goes out."""
+
+    writing = State()
+    confirming = State()
+
+
 class Generate(StatesGroup):
     """A generation dialog: each state is the question the bot is waiting to have answered."""
 

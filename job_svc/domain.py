@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from common.redis_pool import redis_client
 from common.server.db import create_pool
 from job_svc.billing_client import BillingClient
-from job_svc.events import redis_client
+from job_svc.deliveries import Deliveries
 from job_svc.jobs import Jobs
 from job_svc.model import Kind
 from job_svc.providers import Provider, build_providers
@@ -36,6 +37,7 @@ class JobDomain:
     providers: dict[Kind, Provider]
     settlement: Settlement
     jobs: Jobs
+    deliveries: Deliveries
     reconciler: Reconciler
 
 
@@ -74,5 +76,6 @@ async def open_domain(settings: JobSettings) -> AsyncIterator[JobDomain]:
             providers=providers,
             settlement=settlement,
             jobs=jobs,
+            deliveries=Deliveries(store, redis),
             reconciler=Reconciler(jobs, store, queue, billing, settlement, redis),
         )

@@ -324,12 +324,6 @@ class Jobs:
             for f in job.results
         ]
 
-    async def mark_delivered(self, job_id: str) -> None:
-        """Record that a finished job's result reached its user."""
-        jid = validate.uuid_text(job_id, "job_id")
-        if not await self._store.mark_delivered(jid):
-            raise JobNotFound(f"finished job {job_id} not found", job_id=job_id)
-
     # --- cancelling and retrying -------------------------------------------------
 
     async def cancel(self, job_id: str, telegram_id: int | None) -> Job:

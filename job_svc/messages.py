@@ -48,6 +48,7 @@ def job_message(job: Job) -> pb.Job:
                 size_bytes=r.size_bytes,
                 width=r.width,
                 height=r.height,
+                telegram_file_id=r.telegram_file_id,
             )
             for r in job.results
         ],

@@ -86,6 +86,8 @@ class ResultFile:
     size_bytes: int
     width: int
     height: int
+    #: The Telegram file_id of the file as the bot sent it ("" until acknowledged).
+    telegram_file_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,14 @@ class Job:
     delivered_at: datetime | None
     #: When the job's hold expires unless extended.
     hold_until: datetime | None
+    #: The WatchDeliveries stream the finished job is leased to, and until when
+    #: (None: nobody's; a lapsed lease is nobody's either).
+    delivery_stream: uuid.UUID | None
+    delivery_lease_until: datetime | None
+    #: The gateway that took it last, then the one whose acknowledgement counted.
+    delivery_gateway: str
+    #: Times it was handed to a gateway's stream.
+    delivery_attempts: int
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> Self:
@@ -172,6 +182,7 @@ def result_dicts(results: tuple[ResultFile, ...] | list[ResultFile]) -> list[dic
             "size_bytes": r.size_bytes,
             "width": r.width,
             "height": r.height,
+            "telegram_file_id": r.telegram_file_id,
         }
         for r in results
     ]

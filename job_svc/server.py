@@ -31,12 +31,12 @@ async def create_server(settings: JobSettings, address: str | None = None) -> Se
             ) from None
         await domain.queue.ensure_groups()
         hub = EventHub(domain.redis)
-        watching = Watching(domain.jobs, domain.store, hub, Estimates(domain.store))
+        watching = Watching(domain.jobs, hub, Estimates(domain.store), domain.deliveries)
         service = create_grpc_server(
             [
                 ServiceBinding(
                     jobs_pb2_grpc.add_JobServiceServicer_to_server,
-                    JobServicer(domain.jobs, watching),
+                    JobServicer(domain.jobs, watching, domain.deliveries),
                     SERVICE,
                     ADMIN_METHODS,
                 )
@@ -58,5 +58,6 @@ async def create_server(settings: JobSettings, address: str | None = None) -> Se
             RECONCILE_SECONDS, lambda: reconciler.reconcile_in_turn(RECONCILE_SECONDS), "reconciler"
         )
     )
+    service.closers.append(watching.close)  # before the pool: ended streams' releases
     service.closers.append(stack.aclose)
     return service

@@ -16,6 +16,15 @@ from job_svc.model import COLUMNS, Charge, Job, JobStatus, Lane, ResultFile, res
 
 _VISIBLE = "version = version + 1"
 _TERMINAL = "('succeeded', 'failed', 'cancelled')"
+#: Finished jobs with something to tell their user (a cancel needs no delivery).
+_DELIVERABLE = "delivered_at IS NULL AND status IN ('succeeded', 'failed')"
+#: Whether a finished job may be leased to stream $1 with a lease of $3 seconds:
+#: it is nobody's, or its lease lapsed; one that stream $1 itself let lapse waits
+#: one more lease for another stream to take it first.
+_LEASABLE = (
+    "(delivery_lease_until IS NULL OR delivery_lease_until <= now() AND "
+    "(delivery_stream <> $1 OR delivery_lease_until <= now() - make_interval(secs => $3)))"
+)
 
 
 def _job(row: asyncpg.Record | None) -> Job | None:
@@ -54,6 +63,17 @@ class JobStats:
     mean_wait_seconds: float
     mean_run_seconds: float
     queue_depth: int
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What the table says of one delivery stream's leases."""
+
+    #: The jobs leased to the stream whose lease has not lapsed.
+    job_ids: frozenset[uuid.UUID]
+    #: Seconds until a lease held now (by any stream) becomes one the stream may
+    #: take, by the database's clock; None when there is none.
+    next_free_in: float | None
 
 
 @dataclass(frozen=True)
@@ -263,13 +283,87 @@ class JobStore:
             "UPDATE jobs.jobs SET charge = $2 WHERE id = $1 AND charge = 'held'", job_id, charge
         )
 
-    async def mark_delivered(self, job_id: uuid.UUID) -> bool:
-        done = await self._pool.fetchval(
-            "UPDATE jobs.jobs SET delivered_at = coalesce(delivered_at, now()) WHERE id = $1 "
-            f"AND status IN {_TERMINAL} RETURNING 1",
+    async def lease_deliveries(
+        self,
+        stream: uuid.UUID,
+        gateway: str,
+        lease_seconds: float,
+        limit: int,
+        job_id: uuid.UUID | None = None,
+    ) -> list[Job]:
+        """Lease to `stream` up to `limit` finished, undelivered jobs it may take
+        (`_LEASABLE`), the longest finished first; only `job_id` when given.
+
+        The candidate rows are locked with SKIP LOCKED and re-checked on their
+        latest version before the update, so two streams never both lease one
+        job: the second sees the first one's lease and passes on.
+        """
+        rows = await self._pool.fetch(
+            "UPDATE jobs.jobs SET delivery_stream = $1, delivery_gateway = $2, "
+            "delivery_lease_until = now() + make_interval(secs => $3), "
+            "delivery_attempts = delivery_attempts + 1 "
+            f"WHERE id IN (SELECT id FROM jobs.jobs WHERE {_DELIVERABLE} AND {_LEASABLE} "
+            "AND ($5::uuid IS NULL OR id = $5) ORDER BY finished_at, id LIMIT $4 "
+            f"FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}",
+            stream,
+            gateway,
+            lease_seconds,
+            limit,
             job_id,
         )
-        return bool(done)
+        return sorted(_jobs(rows), key=lambda job: (job.finished_at, str(job.id)))
+
+    async def holding(self, stream: uuid.UUID, lease_seconds: float) -> Holding:
+        """The live leases of `stream`, and when the next lease (of any stream)
+        becomes one it may take. Leased rows are few: an acknowledgement or a
+        release clears a job's lease."""
+        row = await self._pool.fetchrow(
+            "SELECT coalesce(array_agg(id) FILTER (WHERE delivery_stream = $1 "
+            "  AND delivery_lease_until > now()), '{}') AS mine, "
+            "  extract(epoch FROM min(free_at) FILTER (WHERE free_at > now()) - now()) "
+            "  AS next_free_in "
+            "FROM (SELECT id, delivery_stream, delivery_lease_until, "
+            "  CASE WHEN delivery_stream = $1 "
+            "  THEN delivery_lease_until + make_interval(secs => $2) "
+            "  ELSE delivery_lease_until END AS free_at "
+            f"  FROM jobs.jobs WHERE delivery_stream IS NOT NULL AND {_DELIVERABLE}) leased",
+            stream,
+            lease_seconds,
+        )
+        later = row["next_free_in"]
+        return Holding(frozenset(row["mine"]), None if later is None else float(later))
+
+    async def release_deliveries(self, stream: uuid.UUID) -> list[Job]:
+        """End every lease of `stream` on jobs not yet delivered; the jobs released."""
+        return _jobs(
+            await self._pool.fetch(
+                "UPDATE jobs.jobs SET delivery_stream = NULL, delivery_lease_until = NULL "
+                f"WHERE delivery_stream = $1 AND delivered_at IS NULL RETURNING {COLUMNS}",
+                stream,
+            )
+        )
+
+    async def mark_delivered(
+        self, job_id: uuid.UUID, gateway: str, file_ids: dict[str, str]
+    ) -> Job | None:
+        """Record the first acknowledgement of a finished job: when, by which gateway,
+        and the Telegram file_id of each result sent (by key); it ends the lease.
+        None when the job is not finished or was acknowledged before (nothing changes)."""
+        return _job(
+            await self._pool.fetchrow(
+                "UPDATE jobs.jobs SET delivered_at = now(), delivery_gateway = $2, "
+                "delivery_stream = NULL, delivery_lease_until = NULL, results = ("
+                "  SELECT coalesce(jsonb_agg(CASE WHEN $3::jsonb ? (r ->> 'key') "
+                "    THEN r || jsonb_build_object('telegram_file_id', $3::jsonb ->> (r ->> 'key')) "
+                "    ELSE r END ORDER BY n), '[]'::jsonb) "
+                "  FROM jsonb_array_elements(results) WITH ORDINALITY AS e(r, n)), "
+                f"{_VISIBLE} WHERE id = $1 AND delivered_at IS NULL AND status IN {_TERMINAL} "
+                f"RETURNING {COLUMNS}",
+                job_id,
+                gateway,
+                json.dumps(file_ids),
+            )
+        )
 
     async def unsettled(self, older_than: float, limit: int) -> list[Job]:
         """Finished jobs whose hold is still open (a crash between state and money)."""
@@ -325,15 +419,6 @@ class JobStore:
                 before[0] if before else None,
                 before[1] if before else None,
                 size,
-            )
-        )
-
-    async def undelivered(self, limit: int) -> list[Job]:
-        return _jobs(
-            await self._pool.fetch(
-                f"SELECT {COLUMNS} FROM jobs.jobs WHERE delivered_at IS NULL "
-                "AND status IN ('succeeded', 'failed') ORDER BY finished_at LIMIT $1",
-                limit,
             )
         )
 

@@ -4,6 +4,7 @@ estimates), and every finished job for the gateways that deliver results."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 from common import validate
 from common.convert import timestamp
 from common.errors import JobNotFound
+from job_svc.deliveries import Deliveries, Terms
 from job_svc.events import RESYNC, EventHub
 from job_svc.jobs import Jobs
 from job_svc.messages import TERMINAL_CODES, job_message
@@ -26,8 +28,17 @@ _DURATION_TTL = 10.0
 #: queue-position updates while queued, a safety net against lost events after.
 _QUEUED_REFRESH = 1.0
 _WATCH_REFRESH = 5.0
+#: How often a delivery stream re-reads the leases when no event came.
 _DELIVERY_RESCAN = 5.0
+#: Waking this long after a lease lapses, a stream finds it lapsed.
+_LEASE_SLACK = 0.05
+#: Jobs leased to a stream in one statement.
+_LEASE_BATCH = 100
+#: How long a stopping replica waits for its streams' leases to be released.
+_RELEASE_GRACE = 5.0
 _DELIVERABLE = (pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED)
+
+log = logging.getLogger(__name__)
 
 
 class Estimates:
@@ -115,14 +126,125 @@ def _still_ahead(estimate: pb.WatchJobResponse) -> bool:
     )
 
 
-class Watching:
-    """The status stream of one job, and the stream of results to deliver."""
+class DeliveryFeed:
+    """One WatchDeliveries stream: the finished jobs leased to it, the backlog first,
+    then each one as it finishes or as the lease of a stream that ended is released.
 
-    def __init__(self, jobs: Jobs, store: JobStore, hub: EventHub, estimates: Estimates) -> None:
+    It holds at most `max_unacked` live leases and takes more when one of them is
+    acknowledged (an event, from any replica) or lapses. Besides events it
+    re-reads the leases every few seconds and when the next lease it could take
+    lapses, so a lost event or a silent gateway delays a delivery only that long.
+    `close()` releases its leases; the servicer calls it when the call ends, however
+    it ends.
+    """
+
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        hub: EventHub,
+        terms: Terms,
+        closing: set[asyncio.Task[None]],
+    ) -> None:
+        #: This stream's id: what its leases are held by.
+        self.stream = uuid.uuid4()
+        self.terms = terms
+        self._deliveries = deliveries
+        self._hub = hub
+        self._closing = closing
+        # Leasing and releasing take turns, so that no lease is taken after the release.
+        self._turn = asyncio.Lock()
+        self._closed = False
+        self._released: asyncio.Task[None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[Job]:
+        return self._run()
+
+    def close(self) -> asyncio.Task[None]:
+        """Stop leasing and release this stream's leases: at once, once, and to the
+        end even when whoever waits for it is cancelled."""
+        if self._released is None:
+            self._closed = True
+            self._released = asyncio.ensure_future(self._release())
+            self._closing.add(self._released)
+            self._released.add_done_callback(self._closing.discard)
+        return self._released
+
+    async def _release(self) -> None:
+        async with self._turn:
+            try:
+                released = await self._deliveries.release(self.stream)
+            except Exception as exc:  # the leases lapse on their own
+                log.warning("delivery leases not released",
+                            extra={"stream": str(self.stream), "error": repr(exc)})  # fmt: skip
+                return
+        if released:
+            log.info("delivery leases released", extra={"stream": str(self.stream),
+                     "gateway": self.terms.gateway, "jobs": released})  # fmt: skip
+
+    async def _lease(self, limit: int, job_id: uuid.UUID | None = None) -> list[Job]:
+        async with self._turn:
+            if self._closed:
+                return []
+            return await self._deliveries.lease(self.stream, self.terms, limit, job_id)
+
+    async def _run(self) -> AsyncIterator[Job]:
+        limit = self.terms.max_unacked
+        loop = asyncio.get_running_loop()
+        try:
+            with self._hub.listen(None) as events:
+                while True:
+                    holding = await self._deliveries.holding(self.stream, self.terms)
+                    mine = {str(job_id) for job_id in holding.job_ids}
+                    want = min(limit - len(mine), _LEASE_BATCH)
+                    batch = await self._lease(want)
+                    for job in batch:
+                        mine.add(str(job.id))
+                        yield job
+                    if batch and len(batch) == want:
+                        continue  # more may be waiting
+                    wait = _DELIVERY_RESCAN
+                    if holding.next_free_in is not None:
+                        wait = min(wait, max(0.0, holding.next_free_in) + _LEASE_SLACK)
+                    deadline = loop.time() + wait
+                    while (left := deadline - loop.time()) > 0:
+                        event = await events.get(left)
+                        if event is RESYNC:  # events may be lost, or none came
+                            break
+                        if event.status not in _DELIVERABLE:
+                            continue
+                        if event.delivered:
+                            if event.id in mine:
+                                break  # acknowledged: room for the next ones
+                            continue
+                        if event.id in mine or len(mine) >= limit:
+                            continue
+                        # Just finished, or released by a stream that ended: the
+                        # first stream to lease it has it, the others pass.
+                        for job in await self._lease(1, uuid.UUID(event.id)):
+                            mine.add(event.id)
+                            # Should it lapse, it may come back here after one more lease.
+                            again = 2 * self.terms.lease_seconds + _LEASE_SLACK
+                            deadline = min(deadline, loop.time() + again)
+                            yield job
+        finally:
+            await asyncio.shield(self.close())
+
+
+class Watching:
+    """The status stream of one job, and the streams of results to deliver."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        hub: EventHub,
+        estimates: Estimates,
+        deliveries: Deliveries,
+    ) -> None:
         self._jobs = jobs
-        self._store = store
         self._hub = hub
         self._estimates = estimates
+        self._deliveries = deliveries
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def follow(self, job_id: str, telegram_id: int) -> AsyncIterator[pb.WatchJobResponse]:
         """The job's current state at once, then every newer version (and, while it
@@ -135,11 +257,7 @@ class Watching:
             yield last
             while last.job.status not in TERMINAL_CODES:
                 queued = last.job.status == pb.JOB_STATUS_QUEUED
-                try:
-                    async with asyncio.timeout(_QUEUED_REFRESH if queued else _WATCH_REFRESH):
-                        event = await events.get()
-                except TimeoutError:
-                    event = RESYNC
+                event = await events.get(_QUEUED_REFRESH if queued else _WATCH_REFRESH)
                 if event is RESYNC or event.status == pb.JOB_STATUS_QUEUED:
                     fresh = await self._estimates.current(job.id)
                     if fresh is None:
@@ -162,31 +280,13 @@ class Watching:
                 last = current
                 yield last
 
-    async def deliveries(self) -> AsyncIterator[pb.Job]:
-        """Finished jobs whose result has not been acknowledged, the backlog first,
-        then each as it finishes; each once per stream."""
-        sent: set[str] = set()
-        with self._hub.listen(None) as events:
-            while True:
-                pending = await self._store.undelivered(500)
-                still = {str(job.id) for job in pending}
-                sent &= still  # acknowledged ones drop out
-                for job in pending:
-                    if str(job.id) not in sent:
-                        sent.add(str(job.id))
-                        yield job_message(job)
-                deadline = asyncio.get_running_loop().time() + _DELIVERY_RESCAN
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    try:
-                        event = await asyncio.wait_for(events.get(), left)
-                    except TimeoutError:
-                        break
-                    if event is RESYNC:
-                        break
-                    if event.status not in _DELIVERABLE or event.id in sent:
-                        continue
-                    # Events can lag behind an acknowledgement: trust the table.
-                    found = await self._store.get(uuid.UUID(event.id))
-                    if found is not None and found.delivered_at is None:
-                        sent.add(event.id)
-                        yield job_message(found)
+    def deliveries(self, gateway: str, lease_seconds: int, max_unacked: int) -> DeliveryFeed:
+        """A gateway's stream of finished jobs to deliver (see `DeliveryFeed`); its
+        terms are checked at once."""
+        terms = self._deliveries.terms(gateway, lease_seconds, max_unacked)
+        return DeliveryFeed(self._deliveries, self._hub, terms, self._closing)
+
+    async def close(self) -> None:
+        """Let the streams that ended release their leases before the pool closes."""
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=_RELEASE_GRACE)

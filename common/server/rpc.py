@@ -215,7 +215,10 @@ class Service:
         await self.server.stop(grace_seconds)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # A cancel can get lost inside redis-py's pub/sub reader (redis-py #2028):
+            # never let a background loop keep a stopping service alive.
+            await asyncio.wait(self._tasks, timeout=5)
         for close in self.closers:
             await close()
 

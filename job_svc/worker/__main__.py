@@ -23,7 +23,7 @@ async def main() -> None:
     setup_logging(settings.LOG_LEVEL)
     async with open_domain(settings) as domain:
         name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        worker = Worker(domain, name)
+        worker = Worker.from_domain(domain, name)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

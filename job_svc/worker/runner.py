@@ -24,7 +24,11 @@ from job_svc.providers import (
     Provider,
     TransientProviderError,
 )
-from job_svc.queue import Delivery
+from job_svc.queue import Delivery, JobQueue
+from job_svc.settings import JobSettings
+from job_svc.settlement import Settlement
+from job_svc.storage import ObjectStore
+from job_svc.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +48,37 @@ class Running:
 class Worker:
     """Runs up to WORKER_CONCURRENCY jobs at once in one process."""
 
-    def __init__(self, domain: JobDomain, name: str) -> None:
-        self.settings = domain.settings
+    def __init__(
+        self,
+        settings: JobSettings,
+        store: JobStore,
+        queue: JobQueue,
+        objects: ObjectStore,
+        providers: dict[Kind, Provider],
+        settlement: Settlement,
+        redis: aioredis.Redis,
+        name: str,
+    ) -> None:
+        self.settings = settings
         self.name = name
-        self._store = domain.store
-        self._queue = domain.queue
-        self._objects = domain.objects
-        self._providers = domain.providers
-        self._settlement = domain.settlement
-        self._redis = domain.redis
+        self._store = store
+        self._queue = queue
+        self._objects = objects
+        self._providers = providers
+        self._settlement = settlement
+        self._redis = redis
         self.running: dict[str, Running] = {}
         self._caps: dict[str, asyncio.Semaphore] = {}
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         #: Entries of dead workers may be waiting: the next free slot looks for them first.
         self._takeover_due = False
+
+    @classmethod
+    def from_domain(cls, domain: JobDomain, name: str) -> Worker:
+        """A worker on the parts of job_svc's domain it needs."""
+        return cls(domain.settings, domain.store, domain.queue, domain.objects,
+                   domain.providers, domain.settlement, domain.redis, name)  # fmt: skip
 
     def stop(self) -> None:
         self._stopping.set()
@@ -78,7 +98,9 @@ class Worker:
             await self._drain(grace_seconds)
             for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            # A cancel can get lost inside redis-py's pub/sub reader (redis-py #2028):
+            # never let it keep a stopping worker alive.
+            await asyncio.wait(helpers, timeout=5)
 
     async def _take_jobs(self) -> None:
         while not self._stopping.is_set():

@@ -117,6 +117,7 @@ async def test_admin_views_find_users_stats_and_payments(billing, billing_admin)
         e.action for e in (await billing_admin.ListAuditLog(pb.ListAuditLogRequest())).entries
     }
     assert {"ban", "payment"} <= actions
+    assert stats.paying_users == 1
 
 
 async def test_control_characters_in_text_are_invalid_and_change_nothing(

@@ -143,6 +143,21 @@ async def test_another_users_job_is_not_found(jobs, billing, billing_admin):
     assert not listed.jobs
 
 
+async def test_an_admin_reads_any_users_job_without_naming_the_owner(
+    jobs, jobs_admin, billing, billing_admin
+):
+    await user_with(billing, billing_admin, tg(705), 10)
+    mine = (await jobs.CreateJob(request(tg(705)))).job
+    read = (await jobs_admin.GetJob(pb.GetJobRequest(job_id=mine.id))).job
+    assert (read.id, read.telegram_id) == (mine.id, tg(705))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await jobs_admin.GetJob(pb.GetJobRequest(job_id=mine.id, telegram_id=tg(706)))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # the service credential names the owner
+        await jobs.GetJob(pb.GetJobRequest(job_id=mine.id))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_a_presigned_url_expires_and_cannot_be_tampered_with(
     jobs, billing, billing_admin, start_worker
 ):

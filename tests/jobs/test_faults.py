@@ -205,7 +205,7 @@ async def test_a_worker_out_of_grace_hands_its_job_back_to_the_queue(
 
     await user_with(billing, billing_admin, tg(505), 10)
     async with domain(job_env, LOCAL_LATENCY_SECONDS=30) as found:
-        leaving = Worker(found, "leaving-worker")
+        leaving = Worker.from_domain(found, "leaving-worker")
         run = asyncio.create_task(leaving.run(grace_seconds=0.2))
         created = (await jobs.CreateJob(request(tg(505)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)

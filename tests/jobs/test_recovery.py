@@ -154,7 +154,7 @@ async def test_a_full_worker_told_to_stop_hands_back_its_jobs_and_says_so(
     events = redis.pubsub()
     await events.subscribe(EVENTS)
     async with domain(job_env, LOCAL_LATENCY_SECONDS=60, WORKER_CONCURRENCY=1) as found:
-        full = Worker(found, "full-worker")
+        full = Worker.from_domain(found, "full-worker")
         run = asyncio.create_task(full.run(grace_seconds=0.2))
         created = (await jobs.CreateJob(request(tg(807)))).job
         await wait_for_status(jobs, created, pb.JOB_STATUS_RUNNING)

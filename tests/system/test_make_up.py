@@ -20,6 +20,7 @@ from mediabot.jobs.v1 import jobs_pb2_grpc
 
 from common.clients import authorized, channel
 from devstack.embedded import free_ports
+from devstack.telegram.client import UserSide
 from tests.support.ids import tg
 from tests.support.jobs import request, wait_for_status
 from tests.support.settings import ROOT
@@ -36,10 +37,11 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         with socket.socket() as probe:
             taken = probe.connect_ex(("127.0.0.1", port)) == 0
         assert not taken, f"port {port} is in use: is a make up running on this machine?"
-    billing_port, jobs_port = free_ports(2)
-    env = {k: v for k, v in os.environ.items() if k not in ENGINES}
+    billing_port, jobs_port, telegram_port = free_ports(3)
+    env = {k: v for k, v in os.environ.items() if k not in ENGINES and k != "BOT_TOKEN"}
     env |= {"BILLING_GRPC_ADDR": f"127.0.0.1:{billing_port}",
-            "JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_port}", "LOG_LEVEL": "WARNING"}  # fmt: skip
+            "JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_port}", "LOG_LEVEL": "WARNING",
+            "LOCAL_TELEGRAM_ADDR": f"127.0.0.1:{telegram_port}"}  # fmt: skip
     up = await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "devstack", "up"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, text=True, start_new_session=True,
@@ -64,14 +66,25 @@ async def test_make_up_runs_the_whole_system_and_ctrl_c_stops_it(tmp_path):
         finally:
             await to_billing.close()
             await to_jobs.close()
+        # Without a BOT_TOKEN the bot runs against the local Telegram: a person says /start.
+        async with UserSide(f"http://127.0.0.1:{telegram_port}") as people:
+            bot = (await people.bot("mediabot_local_bot"))["id"]
+            await people.user(tg(43), "Dana", language_code="en")
+            await people.send_text(bot, tg(43), "/start")
+            greeting = await people.wait_for(
+                lambda e: e["kind"] == "message" and e["outgoing"], bot=bot, chat_id=tg(43),
+                timeout=30,
+            )  # fmt: skip
+            assert "Hi, Dana!" in greeting["message"]["text"]
         tour = await asyncio.to_thread(_run_the_readme_tour, tmp_path, billing_port, jobs_port)
         assert tour.returncode == 0, tour.stderr
         assert "JOB_STATUS_SUCCEEDED" in tour.stdout
         assert "lighthouse.png: PNG image data" in tour.stdout
         assert '"reason":"USER_NOT_FOUND"' in tour.stderr
-        # Redis, SeaweedFS, the three services and Postgres (which pg_ctl detaches).
+        # Redis, SeaweedFS, the services, the local Telegram, the bot and Postgres (which
+        # pg_ctl detaches).
         started = psutil.Process(up.pid).children(recursive=True) + _using(tmp_path)
-        assert len(started) >= 6
+        assert len(started) >= 8
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         assert await asyncio.to_thread(up.wait, 60) == 0
         _, alive = psutil.wait_procs(started, timeout=30)

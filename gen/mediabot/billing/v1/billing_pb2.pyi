@@ -404,7 +404,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("users_total", "users_new_24h", "users_banned", "pro_users", "payments_total", "stars_revenue", "credits_outstanding", "credits_held")
+    __slots__ = ("users_total", "users_new_24h", "users_banned", "pro_users", "payments_total", "stars_revenue", "credits_outstanding", "credits_held", "paying_users")
     USERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     USERS_NEW_24H_FIELD_NUMBER: _ClassVar[int]
     USERS_BANNED_FIELD_NUMBER: _ClassVar[int]
@@ -413,6 +413,7 @@ class GetStatsResponse(_message.Message):
     STARS_REVENUE_FIELD_NUMBER: _ClassVar[int]
     CREDITS_OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
     CREDITS_HELD_FIELD_NUMBER: _ClassVar[int]
+    PAYING_USERS_FIELD_NUMBER: _ClassVar[int]
     users_total: int
     users_new_24h: int
     users_banned: int
@@ -421,7 +422,8 @@ class GetStatsResponse(_message.Message):
     stars_revenue: int
     credits_outstanding: int
     credits_held: int
-    def __init__(self, users_total: _Optional[int] = ..., users_new_24h: _Optional[int] = ..., users_banned: _Optional[int] = ..., pro_users: _Optional[int] = ..., payments_total: _Optional[int] = ..., stars_revenue: _Optional[int] = ..., credits_outstanding: _Optional[int] = ..., credits_held: _Optional[int] = ...) -> None: ...
+    paying_users: int
+    def __init__(self, users_total: _Optional[int] = ..., users_new_24h: _Optional[int] = ..., users_banned: _Optional[int] = ..., pro_users: _Optional[int] = ..., payments_total: _Optional[int] = ..., stars_revenue: _Optional[int] = ..., credits_outstanding: _Optional[int] = ..., credits_held: _Optional[int] = ..., paying_users: _Optional[int] = ...) -> None: ...
 
 class FindUsersRequest(_message.Message):
     __slots__ = ("query", "page_size", "page_token")

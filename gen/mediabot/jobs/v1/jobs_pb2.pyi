@@ -54,18 +54,20 @@ class JobOptions(_message.Message):
     def __init__(self, aspect_ratio: _Optional[str] = ..., duration_seconds: _Optional[int] = ...) -> None: ...
 
 class ResultFile(_message.Message):
-    __slots__ = ("key", "mime_type", "size_bytes", "width", "height")
+    __slots__ = ("key", "mime_type", "size_bytes", "width", "height", "telegram_file_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TELEGRAM_FILE_ID_FIELD_NUMBER: _ClassVar[int]
     key: str
     mime_type: str
     size_bytes: int
     width: int
     height: int
-    def __init__(self, key: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    telegram_file_id: str
+    def __init__(self, key: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., telegram_file_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("id", "telegram_id", "kind", "quality", "prompt", "options", "status", "progress", "cost", "provider", "error", "results", "attempts", "created_at", "started_at", "finished_at", "client_key", "has_input", "delivered", "retry_of", "version")
@@ -230,24 +232,52 @@ class WatchJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., queue_position: _Optional[int] = ..., estimated_start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchDeliveriesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("gateway", "lease_seconds", "max_unacked")
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNACKED_FIELD_NUMBER: _ClassVar[int]
+    gateway: str
+    lease_seconds: int
+    max_unacked: int
+    def __init__(self, gateway: _Optional[str] = ..., lease_seconds: _Optional[int] = ..., max_unacked: _Optional[int] = ...) -> None: ...
 
 class WatchDeliveriesResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "lease_expires_at", "delivery_attempt")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job: Job
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    lease_expires_at: _timestamp_pb2.Timestamp
+    delivery_attempt: int
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_attempt: _Optional[int] = ...) -> None: ...
+
+class SentFile(_message.Message):
+    __slots__ = ("key", "telegram_file_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TELEGRAM_FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    telegram_file_id: str
+    def __init__(self, key: _Optional[str] = ..., telegram_file_id: _Optional[str] = ...) -> None: ...
 
 class AckDeliveryRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "gateway", "sent_files")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    SENT_FILES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    gateway: str
+    sent_files: _containers.RepeatedCompositeFieldContainer[SentFile]
+    def __init__(self, job_id: _Optional[str] = ..., gateway: _Optional[str] = ..., sent_files: _Optional[_Iterable[_Union[SentFile, _Mapping]]] = ...) -> None: ...
 
 class AckDeliveryResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("already_delivered", "delivered_by", "job")
+    ALREADY_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_BY_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    already_delivered: bool
+    delivered_by: str
+    job: Job
+    def __init__(self, already_delivered: _Optional[bool] = ..., delivered_by: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class KindCount(_message.Message):
     __slots__ = ("kind", "status", "count")

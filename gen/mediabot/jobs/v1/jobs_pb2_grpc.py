@@ -130,7 +130,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """GetJob returns one job of a user. Reasons: JOB_NOT_FOUND (job_id).
+        """GetJob returns one job of a user, or of anyone for the admin credential
+        with telegram_id 0. Reasons: JOB_NOT_FOUND (job_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,15 +170,30 @@ class JobServiceServicer:
 
     def WatchDeliveries(self, request, context):
         """WatchDeliveries streams finished jobs whose result has not yet been
-        delivered to the user, including those that finished while nobody watched.
+        delivered to the user, including those that finished while nobody watched,
+        for the bot gateways, the longest waiting first. Each job is leased to one
+        open stream at a time: it is sent to that stream alone and is that stream's
+        until it is acknowledged with AckDelivery or its lease (lease_seconds)
+        lapses; a lapsed lease goes to another stream within seconds (to the same
+        one only after a further lease_seconds, when no other took it), and the
+        leases of a stream that ends are released at once for the others, so a
+        gateway that stops acknowledges what it sent before it closes its stream. A
+        stream holds at most max_unacked leases at a time. Any number of gateway
+        replicas may watch at once, on any job_svc replicas. Reasons:
+        INVALID_ARGUMENT (field: gateway, lease_seconds or max_unacked).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AckDelivery(self, request, context):
-        """AckDelivery marks a finished job as delivered to the user. Reasons:
-        JOB_NOT_FOUND (job_id: no such finished job).
+        """AckDelivery records that a finished job's result reached its user, with the
+        Telegram file_ids of what was sent, and ends its lease. The first
+        acknowledgement counts, whichever gateway sends it (also one whose lease
+        lapsed meanwhile); a later one changes nothing and answers
+        already_delivered. Reasons: JOB_NOT_FOUND (job_id: no such finished job),
+        INVALID_ARGUMENT (field: gateway or sent_files, e.g. a key that is not one
+        of the job's results).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
