@@ -9,11 +9,12 @@ import signal
 
 import uvloop
 
-from bot_gateway.app import create_bot, create_dispatcher, create_redis, set_commands
+from bot_gateway.app import create_bot, create_dispatcher, set_commands
 from bot_gateway.services import open_services
 from bot_gateway.settings import BotSettings
 from bot_gateway.webhook import start_webhook
 from common.logs import setup_logging
+from common.redis_pool import redis_client
 from common.settings import load_settings
 
 log = logging.getLogger("bot_gateway")
@@ -22,7 +23,7 @@ log = logging.getLogger("bot_gateway")
 async def main() -> None:
     settings = load_settings(BotSettings)
     setup_logging(settings.LOG_LEVEL)
-    redis = create_redis(settings)
+    redis = redis_client(settings.REDIS_URL)
     bot = create_bot(settings)
     try:
         username = settings.BOT_USERNAME or (await bot.get_me()).username or ""

@@ -24,23 +24,11 @@ from bot_gateway.results import Results
 from bot_gateway.services import Services
 from bot_gateway.settings import BotSettings
 from bot_gateway.texts import create_i18n, t
-from common.redis_pool import redis_client
 from common.texts import LANGUAGES
-
-#: Redis connections the process may open; past them a command waits for a free one
-#: (redis-py's default pool refuses at 100, which a burst of updates reaches).
-REDIS_CONNECTIONS = 512
-#: How long a Redis command may wait for a free connection.
-REDIS_WAIT_SECONDS = 10
 
 #: The commands Telegram shows in the menu, by their text keys.
 COMMANDS = ("start", "image", "edit", "video", "balance", "buy", "history", "language", "help",
             "terms", "paysupport")  # fmt: skip
-
-
-def create_redis(settings: BotSettings) -> aioredis.Redis:
-    """Redis for dialogs, limits and job notes: a pool that waits when it is busy."""
-    return redis_client(settings.REDIS_URL, REDIS_CONNECTIONS, REDIS_WAIT_SECONDS)
 
 
 def create_bot(settings: BotSettings) -> Bot:

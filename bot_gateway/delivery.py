@@ -14,7 +14,6 @@ is tried again with backoff, and the stream reconnects on its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -29,7 +28,7 @@ from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from bot_gateway.describe import speaking
 from bot_gateway.memory import JobMemory, JobNote
-from bot_gateway.middlewares import language_key
+from bot_gateway.middlewares import recalled_language
 from bot_gateway.progress import Progress, render
 from bot_gateway.results import Results
 from bot_gateway.services import Services
@@ -81,14 +80,14 @@ class Deliveries:
         """Stop reading; let deliveries under way finish for a moment, then cancel them."""
         if self._feed is not None:
             self._feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed
+            await asyncio.wait([self._feed], timeout=_GRACE_SECONDS)
         busy = list(self._busy.values())
         if busy:
             _, late = await asyncio.wait(busy, timeout=_GRACE_SECONDS)
             for task in late:
                 task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            if late:  # bounded: a shutdown must end even if a task misbehaves
+                await asyncio.wait(late, timeout=_GRACE_SECONDS)
 
     # --- the feed -------------------------------------------------------------------
 
@@ -178,8 +177,7 @@ class Deliveries:
     async def _note(self, job: pb.Job) -> JobNote:
         note = await self._memory.get(job.id)
         if note is None:  # a job the bot did not start (or forgot): its owner's chat
-            stored = await self._redis.get(language_key(job.telegram_id))
-            lang = stored.decode() if isinstance(stored, bytes) else "en"
+            lang = await recalled_language(self._redis, job.telegram_id)
             await self._memory.know(job.id, job.telegram_id, lang)
             note = JobNote(job_id=job.id, chat=job.telegram_id, lang=lang)
         return note

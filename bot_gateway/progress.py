@@ -53,6 +53,8 @@ _ACTION_SECONDS = 4.0
 _LEASE_SECONDS = 8
 #: How often every followed job is checked for a live watcher.
 _RESCAN_SECONDS = 4.0
+#: How long stopping waits for cancelled tasks to end.
+_STOP_SECONDS = 5.0
 _ACTIONS = {pb.JOB_KIND_IMAGE: "upload_photo", pb.JOB_KIND_EDIT: "upload_photo",
             pb.JOB_KIND_VIDEO: "record_video"}  # fmt: skip
 
@@ -134,7 +136,8 @@ class Progress:
         tasks = [*self._watchers.values(), *([self._rescan] if self._rescan else [])]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded: a shutdown must end even if a task misbehaves
+            await asyncio.wait(tasks, timeout=_STOP_SECONDS)
         self._watchers.clear()
 
     def _lock(self, job_id: str) -> asyncio.Lock:
@@ -299,7 +302,10 @@ class Progress:
         try:
             while True:
                 try:
-                    update = await asyncio.wait_for(updates.get(), _WAKE_SECONDS)
+                    # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that
+                    # meets a ready result, and this loop would never stop.
+                    async with asyncio.timeout(_WAKE_SECONDS):
+                        update = await updates.get()
                 except TimeoutError:
                     update = None
                     fresh = False
@@ -327,8 +333,7 @@ class Progress:
                     behind = not await self.show(latest, final=status in TERMINAL)
         finally:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await asyncio.wait([reader], timeout=_STOP_SECONDS)
 
     async def _read(
         self, job_id: str, user: int, out: asyncio.Queue[pb.WatchJobResponse | None]

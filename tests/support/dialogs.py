@@ -67,7 +67,8 @@ class Feed:
             if left <= 0:
                 raise TimeoutError(f"no matching event within {timeout} s")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
 
 
 _FEEDS: dict[int, Feed] = {}

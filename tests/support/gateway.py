@@ -11,9 +11,10 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 
-from bot_gateway.app import create_bot, create_dispatcher, create_redis
+from bot_gateway.app import create_bot, create_dispatcher
 from bot_gateway.services import open_services
 from bot_gateway.settings import BotSettings
+from common.redis_pool import redis_client
 from devstack.telegram import LocalTelegram
 from devstack.telegram.client import UserSide
 from tests.support.settings import make_settings
@@ -90,7 +91,7 @@ async def running_gateway(
         **overrides,
     )  # fmt: skip
     telegram.add_bot(TOKEN, BOT_USERNAME, "mediabot")
-    redis = create_redis(settings)
+    redis = redis_client(settings.REDIS_URL)
     bot = create_bot(settings)
     async with open_services(settings, settings.SERVICE_DEADLINE_SECONDS) as services:
         dp = create_dispatcher(settings, services, redis, BOT_USERNAME)
