@@ -45,10 +45,12 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "v
 
 @dataclass(frozen=True)
 class Sent:
-    """How a result went out: its file_id (empty for a link) and kind."""
+    """How one result file went out: its key, its Telegram file_id (empty for a link)
+    and how it was sent (photo, video, document, link)."""
 
+    key: str
     file_id: str
-    kind: str  # photo, video, document, link
+    kind: str
 
 
 def _as_photo(file: pb.ResultFile) -> bool:
@@ -58,14 +60,21 @@ def _as_photo(file: pb.ResultFile) -> bool:
     return not (w and h and (w + h > _PHOTO_SIDES or max(w, h) > _PHOTO_RATIO * min(w, h)))
 
 
-def _file_of(message: Message) -> Sent:
+def _file_of(key: str, message: Message) -> Sent:
     if message.photo:
-        return Sent(message.photo[-1].file_id, "photo")
+        return Sent(key, message.photo[-1].file_id, "photo")
     if message.video:
-        return Sent(message.video.file_id, "video")
+        return Sent(key, message.video.file_id, "video")
     if message.document:
-        return Sent(message.document.file_id, "document")
-    return Sent("", "link")
+        return Sent(key, message.document.file_id, "document")
+    return Sent(key, "", "link")
+
+
+def _kind_of(file: pb.ResultFile) -> str:
+    """How a result is sent when nothing goes wrong."""
+    if _as_photo(file):
+        return "photo"
+    return "video" if file.mime_type.startswith("video/") else "document"
 
 
 class Results:
@@ -91,29 +100,49 @@ class Results:
 
     async def send(
         self, bot: Bot, chat: int, job: pb.Job, markup: InlineKeyboardMarkup | None = None
-    ) -> Sent:
-        """The result of a succeeded job into `chat`, captioned, by file_id when known."""
+    ) -> list[Sent]:
+        """Each result file of a succeeded job into `chat`, captioned: by its Telegram
+        file_id when one is known (AckDelivery records them in job_svc, and the bot
+        remembers them too), else downloaded and uploaded."""
         markup = markup if markup is not None else keyboards.result(job.id)
         text = caption(job)
         note = await self._memory.get(job.id)
-        if note is not None and note.file_id:
+        known = {f.key: f.telegram_file_id for f in job.results if f.telegram_file_id}
+        if note is not None and note.file_id and job.results:
+            known.setdefault(job.results[0].key, note.file_id)
+        sent: list[Sent] = []
+        for file in job.results:
+            file_id = known.get(file.key)
+            if not file_id:
+                continue
+            kind = note.file_kind if note is not None and note.file_kind else _kind_of(file)
             try:
-                return await self._by_file_id(bot, chat, note.file_id, note.file_kind, text, markup)
+                sent.append(await self._by_file_id(bot, chat, file.key, file_id, kind, text,
+                                                   markup))  # fmt: skip
             except TelegramBadRequest as exc:  # a file_id Telegram no longer knows
                 log.info("file_id refused; uploading again",
                          extra={"job": job.id, "error": exc.message})  # fmt: skip
+        done = {s.key for s in sent}
+        if job.results and len(done) == len(job.results):
+            return sent
         urls = await self._services.call(
             self._services.jobs.GetResultUrls,
             pb.GetResultUrlsRequest(job_id=job.id, telegram_id=job.telegram_id),
         )
-        sent = Sent("", "link")
         for url in urls.urls:  # one file per job today; each would go in turn
-            sent = await self._upload(bot, chat, job, url, text, markup)
+            if url.file.key not in done:
+                sent.append(await self._upload(bot, chat, job, url, text, markup))
         return sent
 
     @staticmethod
     async def _by_file_id(
-        bot: Bot, chat: int, file_id: str, kind: str, text: str, markup: InlineKeyboardMarkup
+        bot: Bot,
+        chat: int,
+        key: str,
+        file_id: str,
+        kind: str,
+        text: str,
+        markup: InlineKeyboardMarkup,
     ) -> Sent:
         if kind == "photo":
             message = await bot.send_photo(chat, file_id, caption=text, reply_markup=markup)
@@ -121,7 +150,7 @@ class Results:
             message = await bot.send_video(chat, file_id, caption=text, reply_markup=markup)
         else:
             message = await bot.send_document(chat, file_id, caption=text, reply_markup=markup)
-        return _file_of(message)
+        return _file_of(key, message)
 
     async def _upload(
         self,
@@ -134,16 +163,16 @@ class Results:
     ) -> Sent:
         file = url.file
         if file.size_bytes > self._limit:
-            return await self._link(bot, chat, job, text)
+            return await self._link(bot, chat, job, file.key, text)
         data = await self._download(url.url)
         if len(data) > self._limit:
-            return await self._link(bot, chat, job, text)
+            return await self._link(bot, chat, job, file.key, text)
         name = f"{job.id[:8]}.{_EXTENSIONS.get(file.mime_type, 'bin')}"
         upload = BufferedInputFile(data, filename=name)
         if _as_photo(file):
             try:
                 message = await bot.send_photo(chat, upload, caption=text, reply_markup=markup)
-                return _file_of(message)
+                return _file_of(file.key, message)
             except TelegramBadRequest as exc:  # e.g. dimensions Telegram refuses for photos
                 log.info("photo refused; sending as a file",
                          extra={"job": job.id, "error": exc.message})  # fmt: skip
@@ -154,12 +183,12 @@ class Results:
                     width=file.width or None, height=file.height or None,
                     supports_streaming=True,
                 )  # fmt: skip
-                return _file_of(message)
+                return _file_of(file.key, message)
             except TelegramBadRequest as exc:
                 log.info("video refused; sending as a file",
                          extra={"job": job.id, "error": exc.message})  # fmt: skip
         message = await bot.send_document(chat, upload, caption=text, reply_markup=markup)
-        return _file_of(message)
+        return _file_of(file.key, message)
 
     async def _download(self, url: str) -> bytes:
         """The file's bytes; cut after the upload limit (the caller then links to it)."""
@@ -174,7 +203,7 @@ class Results:
                     break
         return b"".join(parts)
 
-    async def _link(self, bot: Bot, chat: int, job: pb.Job, text: str) -> Sent:
+    async def _link(self, bot: Bot, chat: int, job: pb.Job, key: str, text: str) -> Sent:
         """A result too large for the Bot API server: a button to the cabinet."""
         base = keyboards.cabinet_url(
             self._settings.WEBAPP_BASE_URL,
@@ -188,4 +217,4 @@ class Results:
         await bot.send_message(
             chat, f"{text}\n\n{t('bot.gen.too_large')}", reply_markup=builder.as_markup()
         )
-        return Sent("", "link")
+        return Sent(key, "", "link")

@@ -145,8 +145,8 @@ async def again(
     except (JobNotFound, JobNotSucceeded):
         await say(query, t("bot.gen.history.no_result"))
         return
-    if sent.file_id:
-        await memory.resent(job.id, sent.file_id, sent.kind)
+    if sent and sent[0].file_id:
+        await memory.resent(job.id, sent[0].file_id, sent[0].kind)
 
 
 def create_router() -> Router:

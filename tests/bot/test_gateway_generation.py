@@ -245,7 +245,7 @@ async def test_a_safety_block_tells_the_reason_and_that_the_credits_came_back(
 
 
 async def test_history_pages_and_sends_a_result_again_by_its_file_id(
-    gateway, people, start_worker, jobs
+    gateway, people, start_worker, jobs, redis
 ):
     menu = await say(gateway, ANN, "/start")
     await start_worker()
@@ -272,6 +272,13 @@ async def test_history_pages_and_sends_a_result_again_by_its_file_id(
     original = delivered[again["caption"]]
     assert again["photo"][-1]["file_id"] == original["photo"][-1]["file_id"]
     assert len(gateway.telegram.world.files.by_id) == files, "no second upload"
+    # job_svc keeps the file_ids AckDelivery recorded: the bot's own notes may go.
+    (job,) = [j for j in await jobs_of(jobs, ANN) if j.prompt == "fox number 0"]
+    assert job.results[0].telegram_file_id == original["photo"][-1]["file_id"]
+    await redis.delete(f"bot:job:{job.id}")
+    once_more = await press(gateway, ANN, second, "📥 6")
+    assert once_more["photo"][-1]["file_id"] == original["photo"][-1]["file_id"]
+    assert len(gateway.telegram.world.files.by_id) == files, "no upload either"
 
 
 def noise_png(side: int) -> bytes:
