@@ -14,9 +14,13 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 
 from bot_gateway import errors
 from bot_gateway.catalog import Catalog
+from bot_gateway.delivery import Deliveries
 from bot_gateway.handlers import routers
+from bot_gateway.memory import JobMemory
 from bot_gateway.middlewares import PrivateChatsOnly, Throttle, UserLanguage
 from bot_gateway.outbox import Outbox
+from bot_gateway.progress import Progress
+from bot_gateway.results import Results
 from bot_gateway.services import Services
 from bot_gateway.settings import BotSettings
 from bot_gateway.texts import create_i18n, t
@@ -41,8 +45,12 @@ def create_bot(settings: BotSettings) -> Bot:
 def create_dispatcher(
     settings: BotSettings, services: Services, redis: aioredis.Redis, bot_username: str
 ) -> Dispatcher:
-    """Routers per feature; stubs, settings and Redis injected by name into handlers."""
+    """Routers per feature; stubs, settings and Redis injected by name into handlers;
+    the progress watchers and the delivery feed start and stop with the dispatcher."""
     i18n = create_i18n()
+    memory = JobMemory(redis)
+    results = Results(services, memory, settings)
+    progress = Progress(services, memory, redis, i18n)
     dp = Dispatcher(
         storage=RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix="bot:fsm")),
         settings=settings,
@@ -51,7 +59,13 @@ def create_dispatcher(
         redis=redis,
         bot_username=bot_username,
         i18n=i18n,
+        memory=memory,
+        results=results,
+        progress=progress,
+        deliveries=Deliveries(services, results, progress, memory, redis, i18n),
     )
+    dp.startup.register(start_background)
+    dp.shutdown.register(stop_background)
     # Outer middlewares nest in this order: language (so every answer below is in the
     # user's words), the throttle, then private chats only.
     dp.update.outer_middleware(UserLanguage(i18n, redis))
@@ -62,6 +76,19 @@ def create_dispatcher(
     dp.include_routers(*routers())
     dp.errors.register(errors.on_error)
     return dp
+
+
+async def start_background(bot: Bot, progress: Progress, deliveries: Deliveries) -> None:
+    """Beside the updates: status messages resume, results start arriving (dp.startup)."""
+    progress.start(bot)
+    deliveries.start(bot)
+
+
+async def stop_background(progress: Progress, deliveries: Deliveries, results: Results) -> None:
+    """Deliveries under way finish (briefly), watchers give their jobs back (dp.shutdown)."""
+    await deliveries.stop()
+    await progress.stop()
+    await results.close()
 
 
 async def set_commands(bot: Bot) -> None:

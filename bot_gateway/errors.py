@@ -3,6 +3,7 @@ chosen by its reason; anything else is logged with its update and answered."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -58,9 +59,10 @@ async def _answer(event: ErrorEvent, lang: str) -> bool:
     else:
         log.exception("update failed", exc_info=error, extra={"update": update.update_id})
         text, markup = t("bot.error.unexpected"), None
-    try:
-        if update.callback_query is not None:
+    if update.callback_query is not None:  # a handler may have answered the press already
+        with contextlib.suppress(TelegramAPIError, Dropped):
             await update.callback_query.answer()
+    try:
         if message is not None:
             await message.answer(text, reply_markup=markup)
     except (TelegramAPIError, Dropped):

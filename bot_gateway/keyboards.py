@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot_gateway.callbacks import Language, Menu
+from bot_gateway.callbacks import Dialog, JobButton, Language, Menu
 from bot_gateway.texts import t
 from common import cabinet_token
 from common.texts import LANGUAGES
@@ -48,4 +48,34 @@ def way_forward(item: str) -> InlineKeyboardMarkup:
     """One button that leads on from a refusal (buy credits, see my jobs, start)."""
     builder = InlineKeyboardBuilder()
     builder.button(text=t(f"bot.action.{item}"), callback_data=Menu(item=item))
+    return builder.as_markup()
+
+
+def cancel_job(job_id: str) -> InlineKeyboardMarkup:
+    """The Cancel button under a job's status message."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("bot.gen.cancel_job"), callback_data=JobButton(action="cancel", job=job_id)
+    )
+    return builder.as_markup()
+
+
+def result(job_id: str) -> InlineKeyboardMarkup:
+    """Repeat (same settings, a new job) and Vary (a new prompt) under a result."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("bot.gen.repeat"), callback_data=JobButton(action="repeat", job=job_id))
+    builder.button(text=t("bot.gen.vary"), callback_data=JobButton(action="vary", job=job_id))
+    return builder.as_markup()
+
+
+def choices(
+    dialog: str, step: str, options: list[tuple[str, str]], per_row: int = 3
+) -> InlineKeyboardMarkup:
+    """A dialog question's answers (label, value), `per_row` a row, then Cancel."""
+    builder = InlineKeyboardBuilder()
+    for label, value in options:
+        builder.button(text=label, callback_data=Dialog(dialog=dialog, step=step, value=value))
+    builder.adjust(per_row)
+    cancel = Dialog(dialog=dialog, step="cancel").pack()
+    builder.row(InlineKeyboardButton(text=t("bot.gen.cancel"), callback_data=cancel))
     return builder.as_markup()

@@ -16,3 +16,14 @@ class Broadcasting(StatesGroup):
 
     writing = State()
     confirming = State()
+
+
+class Generate(StatesGroup):
+    """A generation dialog: each state is the question the bot is waiting to have answered."""
+
+    quality = State()
+    ratio = State()
+    duration = State()
+    prompt = State()
+    image = State()
+    confirm = State()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot_gateway.handlers import account, admin, buy, fallback, start
+from bot_gateway.handlers import account, admin, buy, fallback, generate, history, start
 
 
 def routers() -> list[Router]:
@@ -14,6 +14,8 @@ def routers() -> list[Router]:
     return [
         start.create_router(),
         account.create_router(),
+        generate.create_router(),
+        history.create_router(),
         buy.create_router(),
         admin.create_router(),
         fallback.create_router(),
