@@ -95,6 +95,8 @@ async def test_an_admin_filters_jobs_and_retries_a_cancelled_one(web, admin, ali
     assert len(by_provider["jobs"]) == 1
     view = await admin.get(f"/admin/jobs/{job['id']}?telegram_id={ALICE}")
     assert view.status_code == 200 and "a fox" in view.text
+    anyones = await admin.get(f"/api/admin/jobs/{job['id']}")
+    assert anyones.status_code == 200 and anyones.json()["telegram_id"] == ALICE
     retried = await admin.post(
         f"/admin/jobs/{job['id']}/retry", data={"csrf_token": page_csrf(view.text)}
     )
