@@ -3,13 +3,16 @@
 (a) /start from 2,000 distinct users: updates per second through the gateway
     (EnsureUser, prices, the greeting) next to a bare aiogram echo bot on the same
     server, the ceiling, and their ratio (target ≥ 0.5).
+(b) 20 generations a second (local provider, no latency): from pressing ✅ to the
+    result photo in the chat, p50 and p99, next to the job's own time in job_svc
+    (created → finished); the difference is the bot's share (target p99 ≤ 250 ms).
 (c) the gateway's memory with 10,000 users in the middle of a dialog (target
     ≤ 150 MB): dialogs live in Redis, so the process should not grow with them.
 
 Every process is separate, as in production: billing_svc, job_svc, the local
 Telegram (no flood limits: the point is the bot's own cost, and Telegram's
 30 messages a second would cap both bots alike), the gateway (its pace raised
-for the same reason) and the echo bot.
+for the same reason), the echo bot and, for (b), one worker.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psutil
+from google.protobuf.timestamp_pb2 import Timestamp
+from mediabot.billing.v1 import billing_pb2, billing_pb2_grpc
+from mediabot.jobs.v1 import jobs_pb2, jobs_pb2_grpc
 
-from benchmarks.harness import process, s3_env, s3_server
+from benchmarks.harness import SECRETS, process, s3_env, s3_server
+from common.clients import authorized, channel
 from devstack.embedded import free_port, wait_for_port
-from devstack.telegram.client import UserSide
+from devstack.telegram.client import EventFeed, Json, UserSide
 
 STARTS = 2_000
 DIALOGS = 10_000
@@ -34,6 +42,8 @@ CONCURRENCY = 64
 GATEWAY_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 ECHO_TOKEN = "7000000002:AAG7Lp0u2mZc9cV1yXk3Qw8Er5Ty6Ui7Op2"
 FIRST_USER = 7_200_000_000
+GENERATIONS = 200
+GENERATIONS_PER_SECOND = 20
 
 
 @contextlib.contextmanager
@@ -77,14 +87,21 @@ async def _people(side: UserSide, first: int, count: int) -> list[int]:
     return ids
 
 
-async def _round(side: UserSide, bot: str, people: list[int], text: str) -> float:
-    """Seconds from the first of `people` writing `text` until each got an answer."""
+async def _round(
+    side: UserSide, bot: str, people: list[int], text: str
+) -> tuple[float, list[float]]:
+    """Seconds from the first of `people` writing `text` until each got an answer, and
+    each one's wait from writing to the answer (same host: one clock)."""
     bot_id = (await side.bot(bot))["id"]
     after = (await side.events(0, bot=bot_id))["last_seq"]
     gate = asyncio.Semaphore(CONCURRENCY)
 
+    written: dict[int, float] = {}
+    waits: list[float] = []
+
     async def write(user_id: int) -> None:
         async with gate:
+            written[user_id] = time.time()
             await side.send_text(bot_id, user_id, text)
 
     started = time.perf_counter()
@@ -93,18 +110,20 @@ async def _round(side: UserSide, bot: str, people: list[int], text: str) -> floa
     while len(answered) < len(people):
         found = await side.events(after, timeout=5, bot=bot_id)
         for event in found["events"]:
-            if event["kind"] == "message" and event.get("outgoing"):
-                answered.add(event["chat_id"])
+            chat = event["chat_id"]
+            if event["kind"] == "message" and event.get("outgoing") and chat not in answered:
+                answered.add(chat)
+                waits.append(event["time"] - written[chat])
         after = found["last_seq"]
         if not found["events"] and time.perf_counter() - started > 60:
             raise TimeoutError(f"only {len(answered)} of {len(people)} answered")
     elapsed = time.perf_counter() - started
     await sending
-    return elapsed
+    return elapsed, waits
 
 
 def run(env: dict[str, str]) -> str:
-    """Both benchmarks in one run; returns the table."""
+    """The three benchmarks in one run; returns the table."""
     with (
         s3_server(env) as s3,
         process("billing_svc", env, "BILLING_GRPC_ADDR") as billing,
@@ -119,33 +138,151 @@ def run(env: dict[str, str]) -> str:
                   "THROTTLE_UPDATES": "1000"}  # fmt: skip
         gateway_env = {**common, "BOT_TOKEN": GATEWAY_TOKEN, "BOT_USERNAME": "bench_gateway_bot"}
         echo_env = {**common, "BOT_TOKEN": ECHO_TOKEN}
-        return asyncio.run(_measure(telegram, gateway_env, echo_env))
+        worker_env = {**env, **s3_env(s3), "BILLING_GRPC_ADDR": billing,
+                      "LOCAL_LATENCY_SECONDS": "0", "WORKER_CONCURRENCY": "64"}  # fmt: skip
+        return asyncio.run(_measure(telegram, gateway_env, echo_env, worker_env))
 
 
-async def _measure(telegram: str, gateway_env: dict[str, str], echo_env: dict[str, str]) -> str:
+async def _measure(
+    telegram: str, gateway_env: dict[str, str], echo_env: dict[str, str], worker_env: dict[str, str]
+) -> str:
     async with UserSide(telegram) as side:
         starters = await _people(side, FIRST_USER, STARTS)
         with bot_process("benchmarks.echo_bot", echo_env) as echo_bot:
             await _round(side, "bench_echo_bot", starters[:50], "warm up")
-            echo = await _round(side, "bench_echo_bot", starters, "/start")
+            echo, echo_waits = await _round(side, "bench_echo_bot", starters, "/start")
             rss_echo = psutil.Process(echo_bot.pid).memory_info().rss / 2**20
         with bot_process("bot_gateway", gateway_env) as gateway:
             await _round(side, "bench_gateway_bot", starters[:50], "/help")  # warm up
             rss_start = psutil.Process(gateway.pid).memory_info().rss / 2**20
-            through = await _round(side, "bench_gateway_bot", starters, "/start")
+            through, waits = await _round(side, "bench_gateway_bot", starters, "/start")
             rss_idle = psutil.Process(gateway.pid).memory_info().rss / 2**20
             talkers = await _people(side, FIRST_USER + STARTS, DIALOGS)
             await _round(side, "bench_gateway_bot", talkers, "/paysupport")  # a dialog each
             rss = psutil.Process(gateway.pid).memory_info().rss / 2**20
+            with process("job_svc.worker", worker_env, None):
+                generations = await _generations(side, gateway_env)
+    confirm_to_photo, in_job_svc, bots_share = generations
     lines = [
         "\nbot gateway (local Bot API server, no flood limits)",
         f"{'measure':<58}{'figure':>14}",
         f"{'bare aiogram echo bot, 2,000 updates/s (ceiling)':<58}{STARTS / echo:>14,.0f}",
         f"{'gateway /start from 2,000 new users, updates/s':<58}{STARTS / through:>14,.0f}",
         f"{'ratio (target ≥ 0.5)':<58}{echo / through:>14.2f}",
+        f"{'echo bot: write → answer p50 / p99 ms':<58}{_pcts(echo_waits):>14}",
+        f"{'gateway: write → greeting p50 / p99 ms':<58}{_pcts(waits):>14}",
+        f"{'20 generations/s: ✅ → result photo p50 / p99 ms':<58}{_pcts(confirm_to_photo):>14}",
+        f"{'  the job in job_svc (created → finished) p50 / p99 ms':<58}{_pcts(in_job_svc):>14}",
+        f"{'  the gateway’s share p50 / p99 ms (p99 ≤ 250)':<58}{_pcts(bots_share):>14}",
         f"{'bare aiogram echo bot RSS, MiB (the floor: aiogram alone)':<58}{rss_echo:>14.0f}",
         f"{'gateway RSS when started, MiB':<58}{rss_start:>14.0f}",
         f"{'gateway RSS after the starts, MiB':<58}{rss_idle:>14.0f}",
         f"{'gateway RSS with 10,000 users in a dialog, MiB (≤ 150)':<58}{rss:>14.0f}",
     ]
     return "\n".join(lines)
+
+
+def _pcts(waits: list[float]) -> str:
+    ordered = sorted(waits)
+    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.99))
+    return f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f}"
+
+
+async def _generations(
+    side: UserSide, gateway_env: dict[str, str]
+) -> tuple[list[float], list[float], list[float]]:
+    """GENERATIONS people, each at the confirmation of an image, press ✅ at
+    GENERATIONS_PER_SECOND: each one's wait for the photo, the job's own time in
+    job_svc, and the difference (what the gateway adds on both sides of the job)."""
+    bot_id = (await side.bot("bench_gateway_bot"))["id"]
+    people = await _people(side, FIRST_USER + STARTS + DIALOGS, GENERATIONS)
+    await _round(side, "bench_gateway_bot", people, "/start")
+    to_billing = channel(gateway_env["BILLING_GRPC_ADDR"])
+    to_jobs = channel(gateway_env["JOBS_GRPC_ADDR"])
+    admin = authorized(billing_pb2_grpc.BillingServiceStub(to_billing), SECRETS["ADMIN_API_TOKEN"],
+                       actor="bench")  # fmt: skip
+    jobs = authorized(jobs_pb2_grpc.JobServiceStub(to_jobs), SECRETS["SERVICE_TOKEN"])
+    try:
+        for person in people:  # whatever an image costs
+            await admin.GrantCredits(
+                billing_pb2.GrantCreditsRequest(
+                    telegram_id=person,
+                    amount=100,
+                    reason="bench",
+                    idempotency_key=f"bench:{person}",
+                )
+            )
+        async with EventFeed.running(side, bot_id) as feed:
+            gate = asyncio.Semaphore(CONCURRENCY)
+
+            async def prepared(person: int) -> Json:
+                async with gate:
+                    return await _to_confirmation(side, feed, bot_id, person)
+
+            confirmations = await asyncio.gather(*(prepared(p) for p in people))
+            loop = asyncio.get_running_loop()
+            start = loop.time() + 0.5
+
+            async def generate(index: int, person: int, confirmation: Json) -> float:
+                await asyncio.sleep(start + index / GENERATIONS_PER_SECOND - loop.time())
+                after = feed.last
+                pressed = time.time()
+                await side.press(bot_id, person, confirmation["message_id"],
+                                 _data(confirmation, "✅"))  # fmt: skip
+                photo = await feed.wait_for(
+                    lambda e: e["kind"] == "message" and e["outgoing"] and "photo" in e["message"],
+                    after, person, 120,
+                )  # fmt: skip
+                return float(photo["time"]) - pressed
+
+            waits = await asyncio.gather(
+                *(
+                    generate(i, p, c)
+                    for i, (p, c) in enumerate(zip(people, confirmations, strict=True))
+                )
+            )
+        in_job_svc = []
+        for person in people:
+            (job,) = (await jobs.ListJobs(jobs_pb2.ListJobsRequest(telegram_id=person))).jobs
+            in_job_svc.append(_seconds(job.finished_at) - _seconds(job.created_at))
+    finally:
+        await to_billing.close()
+        await to_jobs.close()
+    return list(waits), in_job_svc, [w - j for w, j in zip(waits, in_job_svc, strict=True)]
+
+
+async def _to_confirmation(side: UserSide, feed: EventFeed, bot_id: int, person: int) -> Json:
+    """`person` goes through an image dialog (Standard, 1:1, a prompt) to its confirmation."""
+
+    async def then(act: Any, label: str) -> Json:
+        after = feed.last
+        await act
+        event = await feed.wait_for(
+            lambda e: e["kind"] in ("message", "edit") and e["outgoing"]
+            and any(label in b["text"] for b in _buttons(e["message"])),
+            after, person, 60,
+        )  # fmt: skip
+        return dict(event["message"])
+
+    question = await then(side.send_text(bot_id, person, "/image"), "Standard")
+    question = await then(
+        side.press(bot_id, person, question["message_id"], _data(question, "Standard")), "1:1"
+    )
+    question = await then(
+        side.press(bot_id, person, question["message_id"], _data(question, "1:1")), "✖"
+    )
+    return await then(side.send_text(bot_id, person, f"a fox number {person}"), "✅")
+
+
+def _buttons(message: Json) -> list[Json]:
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def _data(message: Json, label: str) -> str:
+    """The callback data of the button labelled `label`."""
+    return next(str(b["callback_data"]) for b in _buttons(message) if label in b["text"])
+
+
+def _seconds(stamp: Timestamp) -> float:
+    return stamp.seconds + stamp.nanos / 1e9

@@ -641,7 +641,7 @@ async def _watch_streams(
     await asyncio.gather(*(c.close() for c in opened))
 
 
-async def _publish_events(
+async def publish_events(
     redis_url: str, jobs: list[pb.Job], rate: int, seconds: int
 ) -> tuple[int, float]:
     """Publish `rate` events a second round-robin over `jobs`, each stamped with its
@@ -710,7 +710,7 @@ async def _fan_out(stack: Stack, address: str, service_pid: int) -> Rows:
             await asyncio.sleep(2)
             steady_rss = service.proc.memory_info().rss
             cpu_before = service.proc.cpu_times()
-            sent, spent = await _publish_events(
+            sent, spent = await publish_events(
                 stack.env["REDIS_URL"], jobs, EVENT_RATE, EVENT_SECONDS
             )
             await asyncio.sleep(2)  # let the last events arrive

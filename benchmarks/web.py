@@ -44,9 +44,8 @@ from benchmarks.harness import (
     seed_accounts,
     spawn,
 )
-from benchmarks.jobs import Rows, Sampler, mib, pct
+from benchmarks.jobs import Rows, Sampler, mib, pct, publish_events
 from common.clients import authorized, channel
-from job_svc.events import publish_message
 from webapp.sessions import SessionStore
 
 #: 1. GET /api/me against the bare route.
@@ -59,7 +58,6 @@ STREAMS = 2_000
 STREAM_PROCESSES = 2
 EVENT_RATE = 100
 EVENT_SECONDS = 20
-EVENT_VERSION_BASE = 1_000_000
 USERS = STREAMS
 #: Every DIRECT_EVERY-th job is also watched straight from job_svc (the baseline).
 DIRECT_EVERY = 5
@@ -348,29 +346,6 @@ async def _streams(
     out.put(("done", latencies, received, early, baseline))
 
 
-async def _publish(
-    redis_url: str, jobs: list[pb.Job], rate: int, seconds: int
-) -> tuple[int, float]:
-    """`rate` job changes a second, round-robin over `jobs`, each stamped with its publish
-    time in `error` and a version above any real one, on the channel the workers use."""
-    redis = aioredis.from_url(redis_url)
-    sent = 0
-    try:
-        begin = time.perf_counter()
-        for i in range(rate * seconds):
-            await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
-            event = pb.Job()
-            event.CopyFrom(jobs[i % len(jobs)])
-            event.version = EVENT_VERSION_BASE + i
-            event.progress = 1 + i % 98
-            event.error = f"bench:{time.time():.6f}"
-            await publish_message(redis, event)
-            sent += 1
-        return sent, time.perf_counter() - begin
-    finally:
-        await redis.aclose()
-
-
 async def _running_jobs(env: dict[str, str], jobs_address: str) -> list[pb.Job]:
     """One job for each user, all RUNNING on the worker."""
     opened = channel(jobs_address)
@@ -472,7 +447,7 @@ async def _stream_run(
         await asyncio.sleep(2)
         steady_rss = web.proc.memory_info().rss
         cpu_before = web.proc.cpu_times()
-        sent, spent = await _publish(env["REDIS_URL"], jobs, EVENT_RATE, EVENT_SECONDS)
+        sent, spent = await publish_events(env["REDIS_URL"], jobs, EVENT_RATE, EVENT_SECONDS)
         await asyncio.sleep(2)
         cpu_after = web.proc.cpu_times()
         cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / (

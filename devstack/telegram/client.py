@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -32,7 +35,8 @@ class UserSide:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # A long poll asks for at most 60 s; anything slower is a stuck server.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90))
         return self._session
 
     async def close(self) -> None:
@@ -242,3 +246,57 @@ class UserSide:
 
     async def rate_limit_hits(self) -> list[Json]:
         return list((await self._request("GET", "/_local/rate_limits"))["hits"])
+
+
+class EventFeed:
+    """Every event of one bot, read by one long poll and kept by chat.
+
+    Many people waiting at once, each long-polling the user side, would make the
+    server scan its whole event log once per waiter and event; with a feed the
+    server is asked once, and each waiter looks only at its own chat."""
+
+    def __init__(self, users: UserSide, bot: int | str) -> None:
+        self._users = users
+        self._bot = bot
+        self.last = 0
+        self._chats: dict[int, list[Json]] = defaultdict(list)
+        self._changed = asyncio.Event()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, users: UserSide, bot: int | str) -> AsyncIterator[EventFeed]:
+        """A feed of what happens from now on, read while inside."""
+        feed = cls(users, bot)
+        feed.last = (await users.events(0, bot=bot))["last_seq"]
+        task = asyncio.create_task(feed._run())
+        try:
+            yield feed
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            found = await self._users.events(self.last, timeout=5, bot=self._bot)
+            for event in found["events"]:
+                self._chats[event["chat_id"]].append(event)
+                self.last = max(self.last, event["seq"])
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for(
+        self, check: Callable[[Json], bool], after: int, chat_id: int, timeout: float
+    ) -> Json:
+        """The first event of `chat_id` after `after` that passes `check`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._chats[chat_id]:
+                if event["seq"] > after and check(event):
+                    return event
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no matching event within {timeout} s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._changed.wait()

@@ -353,8 +353,8 @@ class Worker:
             self._takeover_due = True
             try:
                 await self._queue.prune_consumers(idle_ms * 10)
-            except aioredis.RedisError:
-                log.warning("pruning consumers failed; retrying")
+            except aioredis.RedisError as exc:
+                log.warning("pruning consumers failed (%s); retrying", exc)
 
     async def _listen_for_cancels(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from mediabot.billing.v1 import billing_pb2 as pb
 
 from common.server.migrate import alembic_config
 from tests.support.ids import tg
+from tests.support.migrations import database_at
 from tests.support.settings import make_settings
 
 Row = tuple[str, int, str, str]  # kind, amount, reference, note
@@ -212,20 +213,8 @@ OWNER, REFERRER = tg(81), tg(82)
 @pytest.fixture
 async def at_0002(database_url: str) -> AsyncIterator[str]:
     """A database of its own at billing revision 0002."""
-    address, _, query = database_url.partition("?")  # embedded: ?host=<socket folder>
-    base, _, name = address.rpartition("/")
-    url = f"{base}/{name}_ledger_note" + (f"?{query}" if query else "")
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}_ledger_note"')
-        await admin.execute(f'CREATE DATABASE "{name}_ledger_note"')
-        await asyncio.to_thread(
-            command.upgrade, alembic_config(url, "billing_svc.migrations"), "0002"
-        )
+    async with database_at(database_url, "ledger_note", "billing_svc.migrations", "0002") as url:
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}_ledger_note" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_the_upgrade_moves_free_text_out_of_the_reference_where_it_is_exact(at_0002):

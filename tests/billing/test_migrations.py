@@ -12,6 +12,7 @@ from alembic import command
 
 from common.server.migrate import alembic_config
 from tests.support.ids import tg
+from tests.support.migrations import database_at
 
 OWNER = tg(77)
 
@@ -19,20 +20,8 @@ OWNER = tg(77)
 @pytest.fixture
 async def previous_release(database_url: str) -> AsyncIterator[str]:
     """A database of its own at the first billing revision."""
-    address, _, query = database_url.partition("?")  # embedded: ?host=<socket folder>
-    base, _, name = address.rpartition("/")
-    url = f"{base}/{name}_upgrade" + (f"?{query}" if query else "")
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}_upgrade"')
-        await admin.execute(f'CREATE DATABASE "{name}_upgrade"')
-        await asyncio.to_thread(
-            command.upgrade, alembic_config(url, "billing_svc.migrations"), "0001"
-        )
+    async with database_at(database_url, "upgrade", "billing_svc.migrations", "0001") as url:
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}_upgrade" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_allowances_paid_before_the_upgrade_are_not_paid_again(previous_release, base_env):

@@ -84,3 +84,10 @@ async def eventually(check: Callable[[], bool], timeout: float = 3) -> None:
 def only(items: list[Any]) -> Any:
     assert len(items) == 1, items
     return items[0]
+
+
+@pytest.fixture
+def gateway_env(job_env: dict[str, str], jobs_service: Any) -> dict[str, str]:
+    """What the bot gateway under test is configured with: the services' settings
+    and where the job service of the suite listens."""
+    return job_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_service.port}"}

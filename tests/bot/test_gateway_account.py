@@ -19,10 +19,10 @@ ANN, BOB = tg(9101), tg(9102)
 
 
 @pytest.fixture
-async def gateway(job_env, jobs_service) -> AsyncIterator[Gateway]:
+async def gateway(gateway_env) -> AsyncIterator[Gateway]:
     """The gateway on a local Telegram that enforces Telegram's flood limits."""
     async with LocalTelegram(Options(limits=Limits(enabled=True))) as telegram:
-        env = job_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_service.port}", "ADMIN_IDS": str(BOB)}
+        env = gateway_env | {"ADMIN_IDS": str(BOB)}
         async with running_gateway(telegram, env) as gw:
             await gw.users.user(ANN, "Ann", username="ann", language_code="ru")
             await gw.users.user(BOB, "Bob", username="bob", language_code="en")

@@ -39,11 +39,6 @@ ANN, BOB = tg(9201), tg(9202)
 
 
 @pytest.fixture
-def gateway_env(job_env, jobs_service) -> dict[str, str]:
-    return job_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_service.port}"}
-
-
-@pytest.fixture
 async def gateway(gateway_env) -> AsyncIterator[Gateway]:
     """The gateway on a local Telegram that enforces Telegram's flood limits; Ann
     speaks English and Bob Russian, both with 20 credits."""

@@ -45,11 +45,6 @@ ANN, BOB = tg(9301), tg(9302)
 
 
 @pytest.fixture
-def gateway_env(job_env, jobs_service) -> dict[str, str]:
-    return job_env | {"JOBS_GRPC_ADDR": f"127.0.0.1:{jobs_service.port}"}
-
-
-@pytest.fixture
 async def telegram() -> AsyncIterator[LocalTelegram]:
     async with LocalTelegram(Options(limits=Limits(enabled=True))) as telegram:
         telegram.add_bot(TOKEN, BOT_USERNAME, "mediabot")

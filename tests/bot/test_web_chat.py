@@ -1,5 +1,6 @@
 """The web chat in a real headless Chromium: a person creates a user, talks to an aiogram bot,
-presses buttons, sends a photo, pays an invoice with pretend Stars and opens a Mini App."""
+presses buttons, sends a photo, pays an invoice with pretend Stars and opens a Mini App;
+then makes an image with the real gateway, services and worker, as `make up` runs them."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from PIL import Image
 from devstack.telegram import LocalTelegram, Options
 from tests.bot.conftest import TOKEN, make_bot
 from tests.bot.test_updates import polling
+from tests.support.gateway import running_gateway
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -200,3 +202,37 @@ async def test_a_person_talks_to_the_bot_in_the_web_chat(browser: Any) -> None:
     finally:
         await bot.session.close()
         await telegram.stop()
+
+
+async def test_a_person_starts_the_real_bot_and_gets_an_image_in_the_web_chat(
+    browser: Any, telegram: LocalTelegram, gateway_env: dict[str, str], start_worker: Any
+) -> None:
+    await start_worker(LOCAL_LATENCY_SECONDS=0.5)
+    async with running_gateway(telegram, gateway_env):
+        page = await (await browser.new_context(viewport={"width": 390, "height": 800})).new_page()
+        await page.goto(telegram.url + "/")
+        form = page.locator("#user-form")
+        await form.locator("input[name=first_name]").fill("Ann")
+        await form.locator("select[name=language_code]").select_option("en")
+        await form.locator("button[type=submit]").click()
+        await form.wait_for(state="hidden")
+
+        await page.fill("#text", "/start")
+        await page.press("#text", "Enter")
+        greeting = page.locator(".msg.in", has_text="Hi, Ann!")
+        await greeting.wait_for()
+        assert "Balance: 10 credits" in await greeting.inner_text()
+        for item in ("Image", "Edit", "Video", "Balance", "Buy", "History", "Cabinet"):
+            await greeting.get_by_role("button", name=item).wait_for()
+
+        await greeting.get_by_role("button", name="Image").click()
+        await page.get_by_role("button", name="Standard").last.click()
+        await page.get_by_role("button", name="1:1").last.click()
+        await page.fill("#text", "an orange fox in the web chat")
+        await page.press("#text", "Enter")
+        await page.get_by_role("button", name="✅").last.click()
+
+        result = page.locator(".msg.in", has_text="«an orange fox in the web chat»")
+        await result.locator("img").wait_for(timeout=30_000)
+        assert await result.locator("img").evaluate("img => img.naturalWidth") > 0
+        await result.get_by_role("button", name="Repeat").wait_for()

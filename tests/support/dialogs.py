@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import Response, TelegramMethod
 
 from devstack.telegram import LocalTelegram
+from devstack.telegram.client import EventFeed
 from devstack.telegram.state import PendingQuery
 from tests.support.gateway import BOT_USERNAME, TOKEN, WEBAPP_SECRET, Gateway, button, buttons
 from tests.support.jobs import png
@@ -30,64 +30,18 @@ Json = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-class Feed:
-    """Every event of a gateway's bot, read by one task and kept by chat.
-
-    Many people waiting at once each long-polling the user side would make the
-    server scan its whole event log once per waiter and event; with a feed the
-    server is asked once, and each waiter looks only at its own chat."""
-
-    def __init__(self, gw: Gateway) -> None:
-        self._gw = gw
-        self.last = 0
-        self._chats: dict[int, list[Json]] = defaultdict(list)
-        self._changed = asyncio.Event()
-        self.started = asyncio.Event()
-
-    async def run(self) -> None:
-        self.last = (await self._gw.users.events(0, bot=self._gw.bot.id))["last_seq"]
-        self.started.set()
-        while True:
-            found = await self._gw.users.events(self.last, timeout=5, bot=self._gw.bot.id)
-            for event in found["events"]:
-                self._chats[event["chat_id"]].append(event)
-                self.last = max(self.last, event["seq"])
-            self._changed.set()
-            self._changed = asyncio.Event()
-
-    async def wait_for(
-        self, check: Callable[[Json], bool], after: int, chat_id: int, timeout: float
-    ) -> Json:
-        deadline = time.monotonic() + timeout
-        while True:
-            for event in self._chats[chat_id]:
-                if event["seq"] > after and check(event):
-                    return event
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no matching event within {timeout} s")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._changed.wait()
-
-
-_FEEDS: dict[int, Feed] = {}
+_FEEDS: dict[int, EventFeed] = {}
 
 
 @contextlib.asynccontextmanager
-async def feeding(gw: Gateway) -> AsyncIterator[Feed]:
+async def feeding(gw: Gateway) -> AsyncIterator[EventFeed]:
     """While inside, the helpers below wait on one feed of `gw`'s events."""
-    feed = Feed(gw)
-    task = asyncio.create_task(feed.run())
-    _FEEDS[id(gw)] = feed
-    try:
-        await feed.started.wait()
-        yield feed
-    finally:
-        del _FEEDS[id(gw)]
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with EventFeed.running(gw.users, gw.bot.id) as feed:
+        _FEEDS[id(gw)] = feed
+        try:
+            yield feed
+        finally:
+            del _FEEDS[id(gw)]
 
 
 async def mark(gw: Gateway) -> int:

@@ -102,10 +102,12 @@ async def running_gateway(
             async with UserSide(telegram.url) as users:
                 yield Gateway(bot, dp, telegram, users, settings)
         finally:
-            await dp.stop_polling()
-            await asyncio.wait_for(polling, 10)
-            await bot.session.close()
-            await redis.aclose()
+            # Bounded: a shutdown that hangs fails here, not at the suite's timeout.
+            async with asyncio.timeout(30):
+                await dp.stop_polling()
+                await polling
+                await bot.session.close()
+                await redis.aclose()
 
 
 def texts_of(messages: list[Json]) -> list[str]:
