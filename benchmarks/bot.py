@@ -162,7 +162,8 @@ async def _measure(
             rss = psutil.Process(gateway.pid).memory_info().rss / 2**20
             with process("job_svc.worker", worker_env, None):
                 generations = await _generations(side, gateway_env)
-    confirm_to_photo, in_job_svc, bots_share = generations
+    confirm_to_photo, in_job_svc, before_job, after_job = generations
+    bots_share = [b + a for b, a in zip(before_job, after_job, strict=True)]
     lines = [
         "\nbot gateway (local Bot API server, no flood limits)",
         f"{'measure':<58}{'figure':>14}",
@@ -174,6 +175,8 @@ async def _measure(
         f"{'20 generations/s: ✅ → result photo p50 / p99 ms':<58}{_pcts(confirm_to_photo):>14}",
         f"{'  the job in job_svc (created → finished) p50 / p99 ms':<58}{_pcts(in_job_svc):>14}",
         f"{'  the gateway’s share p50 / p99 ms (p99 ≤ 250)':<58}{_pcts(bots_share):>14}",
+        f"{'    ✅ → job created p50 / p99 ms':<58}{_pcts(before_job):>14}",
+        f"{'    job finished → photo in the chat p50 / p99 ms':<58}{_pcts(after_job):>14}",
         f"{'bare aiogram echo bot RSS, MiB (the floor: aiogram alone)':<58}{rss_echo:>14.0f}",
         f"{'gateway RSS when started, MiB':<58}{rss_start:>14.0f}",
         f"{'gateway RSS after the starts, MiB':<58}{rss_idle:>14.0f}",
@@ -190,10 +193,11 @@ def _pcts(waits: list[float]) -> str:
 
 async def _generations(
     side: UserSide, gateway_env: dict[str, str]
-) -> tuple[list[float], list[float], list[float]]:
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """GENERATIONS people, each at the confirmation of an image, press ✅ at
     GENERATIONS_PER_SECOND: each one's wait for the photo, the job's own time in
-    job_svc, and the difference (what the gateway adds on both sides of the job)."""
+    job_svc, and what the gateway adds before it (✅ → CreateJob done) and after it
+    (finished → the photo in the chat). One host, one clock."""
     bot_id = (await side.bot("bench_gateway_bot"))["id"]
     people = await _people(side, FIRST_USER + STARTS + DIALOGS, GENERATIONS)
     await _round(side, "bench_gateway_bot", people, "/start")
@@ -223,7 +227,7 @@ async def _generations(
             loop = asyncio.get_running_loop()
             start = loop.time() + 0.5
 
-            async def generate(index: int, person: int, confirmation: Json) -> float:
+            async def generate(index: int, person: int, confirmation: Json) -> tuple[float, float]:
                 await asyncio.sleep(start + index / GENERATIONS_PER_SECOND - loop.time())
                 after = feed.last
                 pressed = time.time()
@@ -233,22 +237,28 @@ async def _generations(
                     lambda e: e["kind"] == "message" and e["outgoing"] and "photo" in e["message"],
                     after, person, 120,
                 )  # fmt: skip
-                return float(photo["time"]) - pressed
+                return pressed, float(photo["time"])
 
-            waits = await asyncio.gather(
-                *(
-                    generate(i, p, c)
-                    for i, (p, c) in enumerate(zip(people, confirmations, strict=True))
-                )
-            )
-        in_job_svc = []
-        for person in people:
-            (job,) = (await jobs.ListJobs(jobs_pb2.ListJobsRequest(telegram_id=person))).jobs
-            in_job_svc.append(_seconds(job.finished_at) - _seconds(job.created_at))
+            ready = enumerate(zip(people, confirmations, strict=True))
+            timings = await asyncio.gather(*(generate(i, p, c) for i, (p, c) in ready))
+        jobs_found = [
+            (await jobs.ListJobs(jobs_pb2.ListJobsRequest(telegram_id=person))).jobs[0]
+            for person in people
+        ]
     finally:
         await to_billing.close()
         await to_jobs.close()
-    return list(waits), in_job_svc, [w - j for w, j in zip(waits, in_job_svc, strict=True)]
+    waits: list[float] = []
+    in_job_svc: list[float] = []
+    before_job: list[float] = []
+    after_job: list[float] = []
+    for (pressed, shown), job in zip(timings, jobs_found, strict=True):
+        created, finished = _seconds(job.created_at), _seconds(job.finished_at)
+        waits.append(shown - pressed)
+        in_job_svc.append(finished - created)
+        before_job.append(created - pressed)
+        after_job.append(shown - finished)
+    return waits, in_job_svc, before_job, after_job
 
 
 async def _to_confirmation(side: UserSide, feed: EventFeed, bot_id: int, person: int) -> Json:

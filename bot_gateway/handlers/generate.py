@@ -13,6 +13,7 @@ for a job: its status message and its result come from the background
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -401,33 +402,37 @@ async def confirm(
     if draft is None or not isinstance(message, Message) or not draft.prompt:
         await expired(query)
         return
-    await say(query, t("bot.gen.starting"))  # at once: creation can take a moment
-    image = b""
-    if draft.image:
-        fetched = await _fetch(bot, draft.image)
-        if fetched is None:  # ask for the photo again
-            await message.answer(t("bot.gen.photo_lost"))
-            draft.image = ""
-            await _next(message, False, draft, state, catalog, services, query.from_user.id)
-            return
-        image = fetched
-    request = pb.CreateJobRequest(
-        telegram_id=query.from_user.id,
-        kind=draft.kind_code,
-        quality=draft.quality_code,
-        prompt=draft.prompt,
-        input_image=image,
-        options=pb.JobOptions(aspect_ratio=draft.ratio, duration_seconds=draft.duration),
-        # The confirmation message: a duplicated update, or a second press, is this job.
-        client_key=f"tg:{message.chat.id}:{message.message_id}",
-    )
+    # The press is answered at once, while the job is being created beside it.
+    answering = asyncio.create_task(say(query, t("bot.gen.starting")))
     try:
-        job = (await services.call(services.jobs.CreateJob, request)).job
-    except DomainError as error:  # the dialog stays: Confirm works again once it can
-        await _tell_refusal(message, error, lang)
-        return
-    await state.clear()
-    await progress.begin(job, message.chat.id, lang, message.message_id, draft.image)
+        image = b""
+        if draft.image:
+            fetched = await _fetch(bot, draft.image)
+            if fetched is None:  # ask for the photo again
+                await message.answer(t("bot.gen.photo_lost"))
+                draft.image = ""
+                await _next(message, False, draft, state, catalog, services, query.from_user.id)
+                return
+            image = fetched
+        request = pb.CreateJobRequest(
+            telegram_id=query.from_user.id,
+            kind=draft.kind_code,
+            quality=draft.quality_code,
+            prompt=draft.prompt,
+            input_image=image,
+            options=pb.JobOptions(aspect_ratio=draft.ratio, duration_seconds=draft.duration),
+            # The confirmation message: a duplicated update, or a second press, is this job.
+            client_key=f"tg:{message.chat.id}:{message.message_id}",
+        )
+        try:
+            job = (await services.call(services.jobs.CreateJob, request)).job
+        except DomainError as error:  # the dialog stays: Confirm works again once it can
+            await _tell_refusal(message, error, lang)
+            return
+        await state.clear()
+        await progress.begin(job, message.chat.id, lang, message.message_id, draft.image)
+    finally:
+        await answering
 
 
 # --- a job's buttons -----------------------------------------------------------------

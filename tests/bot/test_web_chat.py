@@ -222,10 +222,11 @@ async def test_a_person_starts_the_real_bot_and_gets_an_image_in_the_web_chat(
         greeting = page.locator(".msg.in", has_text="Hi, Ann!")
         await greeting.wait_for()
         assert "Balance: 10 credits" in await greeting.inner_text()
-        for item in ("Image", "Edit", "Video", "Balance", "Buy", "History", "Cabinet"):
-            await greeting.get_by_role("button", name=item).wait_for()
+        menu = await greeting.get_by_role("button").all_inner_texts()
+        assert menu == ["🖼 Image", "✏️ Edit", "🎬 Video", "💰 Balance", "⭐ Buy credits",
+                        "🗂 History", "👤 Cabinet", "🌐 Language", "❓ Help"]  # fmt: skip
 
-        await greeting.get_by_role("button", name="Image").click()
+        await greeting.get_by_role("button", name="🖼 Image").click()
         await page.get_by_role("button", name="Standard").last.click()
         await page.get_by_role("button", name="1:1").last.click()
         await page.fill("#text", "an orange fox in the web chat")
