@@ -2,7 +2,8 @@
 
 (a) /start from 2,000 distinct users: updates per second through the gateway
     (EnsureUser, prices, the greeting) next to a bare aiogram echo bot on the same
-    server, the ceiling, and their ratio (target ≥ 0.5).
+    server, the ceiling, and their ratio (target ≥ 0.5); and, as the bound, how many
+    new accounts a second billing makes alone.
 (b) 20 generations a second (local provider, no latency): from pressing ✅ to the
     result photo in the chat, p50 and p99, next to the job's own time in job_svc
     (created → finished); the difference is the bot's share (target p99 ≤ 250 ms).
@@ -152,6 +153,7 @@ async def _measure(
             await _round(side, "bench_echo_bot", starters[:50], "warm up")
             echo, echo_waits = await _round(side, "bench_echo_bot", starters, "/start")
             rss_echo = psutil.Process(echo_bot.pid).memory_info().rss / 2**20
+        accounts = await _accounts_per_second(gateway_env["BILLING_GRPC_ADDR"])
         with bot_process("bot_gateway", gateway_env) as gateway:
             await _round(side, "bench_gateway_bot", starters[:50], "/help")  # warm up
             rss_start = psutil.Process(gateway.pid).memory_info().rss / 2**20
@@ -170,6 +172,7 @@ async def _measure(
         f"{'bare aiogram echo bot, 2,000 updates/s (ceiling)':<58}{STARTS / echo:>14,.0f}",
         f"{'gateway /start from 2,000 new users, updates/s':<58}{STARTS / through:>14,.0f}",
         f"{'ratio (target ≥ 0.5)':<58}{echo / through:>14.2f}",
+        f"{'  bound: EnsureUser alone, 2,000 new accounts/s (64 at once)':<58}{accounts:>14,.0f}",
         f"{'echo bot: write → answer p50 / p99 ms':<58}{_pcts(echo_waits):>14}",
         f"{'gateway: write → greeting p50 / p99 ms':<58}{_pcts(waits):>14}",
         f"{'20 generations/s: ✅ → result photo p50 / p99 ms':<58}{_pcts(confirm_to_photo):>14}",
@@ -183,6 +186,27 @@ async def _measure(
         f"{'gateway RSS with 10,000 users in a dialog, MiB (≤ 150)':<58}{rss:>14.0f}",
     ]
     return "\n".join(lines)
+
+
+async def _accounts_per_second(billing_addr: str) -> float:
+    """New accounts a second that billing makes alone (EnsureUser straight from here, 64
+    at once): every /start of a new user needs one, so the gateway cannot pass it."""
+    to_billing = channel(billing_addr)
+    billing = authorized(billing_pb2_grpc.BillingServiceStub(to_billing), SECRETS["SERVICE_TOKEN"])
+    ids = iter(range(FIRST_USER + 100_000, FIRST_USER + 100_000 + STARTS))
+
+    async def caller() -> None:
+        for telegram_id in ids:
+            await billing.EnsureUser(
+                billing_pb2.EnsureUserRequest(telegram_id=telegram_id, language_code="en")
+            )
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(CONCURRENCY)))
+        return STARTS / (time.perf_counter() - started)
+    finally:
+        await to_billing.close()
 
 
 def _pcts(waits: list[float]) -> str:

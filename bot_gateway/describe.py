@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from bot_gateway.texts import t
+from common.texts import failure_code
 
 #: Kind names of buttons, commands and texts by the enum.
 KIND_NAMES: dict[int, str] = {
@@ -93,3 +94,10 @@ def caption(job: pb.Job) -> str:
              took=seconds(took(job)))  # fmt: skip
     room = CAPTION_LIMIT - len(tail) - 4
     return f"«{short(job.prompt, max(20, room))}»\n{tail}"
+
+
+def failure_reason(job: pb.Job) -> str:
+    """Why the job failed, in the current language (a job older than failure codes, or
+    with one this gateway does not know yet: the service's English words)."""
+    code = failure_code(pb.JobFailure.Name(job.failure))
+    return t(f"failure.{code}") if code else job.error or "—"

@@ -31,7 +31,15 @@ from aiogram.utils.i18n import I18n
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from bot_gateway import keyboards
-from bot_gateway.describe import TERMINAL, job_settings, seconds, short, speaking, when
+from bot_gateway.describe import (
+    TERMINAL,
+    failure_reason,
+    job_settings,
+    seconds,
+    short,
+    speaking,
+    when,
+)
 from bot_gateway.memory import JobMemory
 from bot_gateway.outbox import Dropped, droppable
 from bot_gateway.services import Services
@@ -91,7 +99,7 @@ def render(update: pb.WatchJobResponse) -> tuple[str, InlineKeyboardMarkup | Non
     elif job.status == pb.JOB_STATUS_SUCCEEDED:
         line = t("bot.gen.done")
     elif job.status == pb.JOB_STATUS_FAILED:
-        line = t("bot.gen.failed", reason=job.error or "—", cost=job.cost)
+        line = t("bot.gen.failed", reason=failure_reason(job), cost=job.cost)
     elif job.status == pb.JOB_STATUS_CANCELLED:
         line = t("bot.gen.cancelled", cost=job.cost)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from common.convert import timestamp
-from job_svc.model import Job, JobStatus, Kind, Quality
+from job_svc.model import Failure, Job, JobStatus, Kind, Quality
 
 KINDS = {pb.JOB_KIND_IMAGE: Kind.IMAGE, pb.JOB_KIND_EDIT: Kind.EDIT, pb.JOB_KIND_VIDEO: Kind.VIDEO}
 QUALITIES = {pb.QUALITY_STANDARD: Quality.STANDARD, pb.QUALITY_PRO: Quality.PRO}
@@ -24,6 +24,7 @@ STATUS_CODES = {
 STATUSES = {code: status for status, code in STATUS_CODES.items() if status != JobStatus.CREATING}
 KIND_CODES = {kind: code for code, kind in KINDS.items()}
 QUALITY_CODES = {quality: code for code, quality in QUALITIES.items()}
+FAILURE_CODES = {failure: getattr(pb, f"JOB_FAILURE_{failure.name}") for failure in Failure}
 TERMINAL_CODES = frozenset({pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED, pb.JOB_STATUS_CANCELLED})
 
 
@@ -41,6 +42,7 @@ def job_message(job: Job) -> pb.Job:
         cost=job.cost,
         provider=job.provider,
         error=job.error,
+        failure=FAILURE_CODES[job.failure] if job.failure else pb.JOB_FAILURE_UNSPECIFIED,
         results=[
             pb.ResultFile(
                 key=r.key,

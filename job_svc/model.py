@@ -64,6 +64,30 @@ class Lane(StrEnum):
     NORMAL = "normal"
 
 
+class Failure(StrEnum):
+    """Why a job failed, for clients to tell people in their own language (the job's
+    `error` keeps the provider's or the service's English words)."""
+
+    #: The provider's safety rules refused the prompt or the picture.
+    SAFETY_BLOCK = "safety_block"
+    #: The model could not make anything of this prompt; rewording it may help.
+    UNWORKABLE_PROMPT = "unworkable_prompt"
+    #: The input picture could not be read, or an option is not offered.
+    BAD_INPUT = "bad_input"
+    #: The provider kept failing or did not answer in time.
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    #: The provider refused for its own reasons (quota, credentials, model).
+    PROVIDER_REFUSED = "provider_refused"
+    #: The provider the job was priced for is no longer configured.
+    PROVIDER_GONE = "provider_gone"
+    #: Workers stopped on it again and again.
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    #: It waited so long that its hold lapsed and the credits went back.
+    EXPIRED = "expired"
+    #: Our own code failed on it.
+    INTERNAL = "internal"
+
+
 class Charge(StrEnum):
     """What became of a job's price in billing."""
 
@@ -111,6 +135,8 @@ class Job:
     reservation_id: str | None
     charge: Charge
     error: str
+    #: Why it failed (None unless FAILED).
+    failure: Failure | None
     results: tuple[ResultFile, ...]
     #: Times a worker took the job up; only the latest attempt may finish it.
     attempts: int
@@ -145,6 +171,7 @@ class Job:
                 "lane": Lane(row["lane"]),
                 "status": JobStatus(row["status"]),
                 "charge": Charge(row["charge"]),
+                "failure": Failure(row["failure"]) if row["failure"] else None,
                 "results": tuple(ResultFile(**r) for r in results or ()),
             }
         )

@@ -12,7 +12,7 @@ from common.errors import DomainError, FailedPrecondition, NotFound, UpstreamRef
 from job_svc.billing_client import HOLD_TTL_SECONDS, BillingClient
 from job_svc.events import publish, publish_cancel
 from job_svc.jobs import Jobs
-from job_svc.model import Job, JobStatus
+from job_svc.model import Failure, Job, JobStatus
 from job_svc.queue import JobQueue
 from job_svc.settlement import Settlement
 from job_svc.store import JobStore, Unfinished
@@ -116,7 +116,7 @@ class Reconciler:
             expires_at = await self._billing.extend(job.reservation_id)
         except (FailedPrecondition, NotFound):
             failed = await self._store.fail(
-                job.id, "the job waited too long and its credits were refunded"
+                job.id, "the job waited too long and its credits were refunded", Failure.EXPIRED
             )
             if failed is not None:
                 await publish_cancel(self._redis, str(job.id))

@@ -12,7 +12,16 @@ from typing import Any
 import asyncpg
 
 from common.errors import QueueFull
-from job_svc.model import COLUMNS, Charge, Job, JobStatus, Lane, ResultFile, result_dicts
+from job_svc.model import (
+    COLUMNS,
+    Charge,
+    Failure,
+    Job,
+    JobStatus,
+    Lane,
+    ResultFile,
+    result_dicts,
+)
 
 _VISIBLE = "version = version + 1"
 _TERMINAL = "('succeeded', 'failed', 'cancelled')"
@@ -238,11 +247,12 @@ class JobStore:
         status: JobStatus,
         results: list[ResultFile],
         error: str,
+        failure: Failure | None,
     ) -> Job | None:
         """running → succeeded | failed, only for the current attempt."""
         return _job(
             await self._pool.fetchrow(
-                f"UPDATE jobs.jobs SET status = $3, results = $4::jsonb, error = $5, "
+                f"UPDATE jobs.jobs SET status = $3, results = $4::jsonb, error = $5, failure = $6, "
                 f"progress = CASE WHEN $3 = 'succeeded' THEN 100 ELSE progress END, "
                 f"finished_at = now(), {_VISIBLE} "
                 f"WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING {COLUMNS}",
@@ -251,6 +261,7 @@ class JobStore:
                 status,
                 json.dumps(result_dicts(results)),
                 error,
+                failure,
             )
         )
 
@@ -267,14 +278,16 @@ class JobStore:
             )
         )
 
-    async def fail(self, job_id: uuid.UUID, reason: str) -> Job | None:
+    async def fail(self, job_id: uuid.UUID, reason: str, failure: Failure) -> Job | None:
         """Any unfinished job → failed (the reconciler's way out for a stuck job)."""
         return _job(
             await self._pool.fetchrow(
-                f"UPDATE jobs.jobs SET status = 'failed', error = $2, finished_at = now(), "
-                f"{_VISIBLE} WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}",
+                f"UPDATE jobs.jobs SET status = 'failed', error = $2, failure = $3, "
+                f"finished_at = now(), {_VISIBLE} "
+                f"WHERE id = $1 AND status IN ('queued', 'running') RETURNING {COLUMNS}",
                 job_id,
                 reason,
+                failure,
             )
         )
 

@@ -11,6 +11,8 @@ from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as jpb
 from pydantic import BaseModel, Field
 
+from common.texts import failure_code
+
 KINDS = {jpb.JOB_KIND_IMAGE: "image", jpb.JOB_KIND_EDIT: "edit", jpb.JOB_KIND_VIDEO: "video"}
 KIND_CODES = {name: code for code, name in KINDS.items()}
 QUALITIES = {jpb.QUALITY_STANDARD: "standard", jpb.QUALITY_PRO: "pro"}
@@ -235,7 +237,13 @@ class Job(BaseModel):
     progress: int = Field(description="0 to 100")
     cost: int = Field(description="credits charged (refunded when failed or cancelled)")
     provider: str
-    error: str = Field(description="why it failed, when it failed")
+    error: str = Field(description="why it failed, in English, when it failed")
+    failure: str = Field(
+        description="why it failed, as a code to tell people in their language: safety_block, "
+        "unworkable_prompt, bad_input, provider_unavailable, provider_refused, provider_gone, "
+        "too_many_attempts, expired or internal; empty when it did not fail or the reason "
+        "has no code (then `error` says it)"
+    )
     results: list[ResultFile]
     has_input: bool
     attempts: int
@@ -260,6 +268,7 @@ def job_of(job: jpb.Job) -> Job:
         cost=job.cost,
         provider=job.provider,
         error=job.error,
+        failure=failure_code(jpb.JobFailure.Name(job.failure)),
         results=[
             ResultFile(
                 mime_type=r.mime_type, size_bytes=r.size_bytes, width=r.width, height=r.height

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from common.texts import catalog, text
+from common.texts import FAILURES, catalog, text
 from webapp.i18n import request_language
 
 HERE = Path(__file__).resolve().parent
@@ -66,6 +66,7 @@ JS_TEXTS = (
     "web.status.cancelled",
     "bot.tier.free",
     "bot.tier.pro",
+    *(f"failure.{code}" for code in sorted(FAILURES)),
 )
 
 

@@ -4,7 +4,6 @@ payment itself (pre_checkout_query, successful_payment)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import redis.asyncio as aioredis
@@ -232,8 +231,8 @@ def create_router() -> Router:
     async def stop_settling() -> None:
         for task in settling:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if settling:  # bounded: a shutdown must end even if a cancellation is lost
+            await asyncio.wait(settling, timeout=5)
         settling.clear()
 
     router.startup.register(start_settling)

@@ -44,6 +44,21 @@ def text(key: str, language: str, **figures: object) -> str:
     return template.format(**figures) if figures else template
 
 
+#: Why jobs fail: the names of JobFailure without their prefix, in lower case. Each is
+#: told by the text `failure.<code>`.
+FAILURES = frozenset({
+    "safety_block", "unworkable_prompt", "bad_input", "provider_unavailable",
+    "provider_refused", "provider_gone", "too_many_attempts", "expired", "internal",
+})  # fmt: skip
+
+
+def failure_code(name: str) -> str:
+    """The code of a JobFailure name ("JOB_FAILURE_SAFETY_BLOCK" → "safety_block"); ""
+    for UNSPECIFIED and for a failure this client does not know yet."""
+    code = name.removeprefix("JOB_FAILURE_").lower()
+    return code if code in FAILURES else ""
+
+
 def refusal_text(error: DomainError, language: str) -> str:
     """What to tell a person about a refusal: chosen by its reason, never its message."""
     try:

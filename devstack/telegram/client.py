@@ -273,8 +273,7 @@ class EventFeed:
             yield feed
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task], timeout=5)
 
     async def _run(self) -> None:
         while True:

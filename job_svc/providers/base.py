@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from job_svc.model import Failure
+
 #: Job kinds, each served by one provider.
 KINDS = ("image", "edit", "video")
 #: Reports progress of one call, 0..100.
@@ -32,7 +34,12 @@ class TransientProviderError(ProviderError):
 
 
 class PermanentProviderError(ProviderError):
-    """Safety blocks, bad input, quota or credentials: fail the job, do not retry."""
+    """Safety blocks, bad input, quota or credentials: fail the job, do not retry.
+    `failure` says which, for clients to tell in people's languages."""
+
+    def __init__(self, reason: str, failure: Failure = Failure.PROVIDER_REFUSED) -> None:
+        super().__init__(reason)
+        self.failure = failure
 
 
 class Provider(Protocol):
@@ -99,7 +106,7 @@ def check_choice(
     """Refuse an aspect ratio or video length the provider does not accept for `kind`."""
     reason = option_refusal(provider, kind, aspect_ratio, duration_seconds)
     if reason is not None:
-        raise PermanentProviderError(reason)
+        raise PermanentProviderError(reason, Failure.BAD_INPUT)
 
 
 def _either(choices: Sequence[object]) -> str:

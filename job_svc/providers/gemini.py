@@ -16,6 +16,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from PIL import Image
 
+from job_svc.model import Failure
 from job_svc.providers.base import (
     MediaResult,
     PermanentProviderError,
@@ -40,6 +41,8 @@ _FINISH_REASONS = {
     "LANGUAGE": "the prompt is in a language the model does not support",
     "MODEL_ARMOR": "the request was blocked by the safety filter",
 }
+#: Finish reasons that are no refusal: the model could not make anything of the prompt.
+_UNWORKABLE = frozenset({"NO_IMAGE", "IMAGE_OTHER", "LANGUAGE"})
 #: Why a prompt was refused before generation.
 _BLOCK_REASONS = {
     "SAFETY": "the prompt was blocked by the safety filter",
@@ -186,7 +189,8 @@ class GeminiProvider:
         if feedback is not None and feedback.block_reason is not None:
             reason = _enum_name(feedback.block_reason)
             raise PermanentProviderError(
-                _BLOCK_REASONS.get(reason, f"the prompt was refused ({reason.lower()})")
+                _BLOCK_REASONS.get(reason, f"the prompt was refused ({reason.lower()})"),
+                Failure.SAFETY_BLOCK,
             )
         if not response.candidates:
             # A reply with neither a block reason nor a candidate is the provider's fault.
@@ -202,7 +206,8 @@ class GeminiProvider:
                 meta["quality"] = "pro" if pro else "standard"
                 return MediaResult(blob.data, blob.mime_type or "image/png", width, height, meta)
         if finish in _FINISH_REASONS:
-            raise PermanentProviderError(_FINISH_REASONS[finish])
+            failure = Failure.UNWORKABLE_PROMPT if finish in _UNWORKABLE else Failure.SAFETY_BLOCK
+            raise PermanentProviderError(_FINISH_REASONS[finish], failure)
         # No image and no stated reason (a text-only answer, MAX_TOKENS, OTHER): generation is
         # random, so another attempt often succeeds; the worker's retry budget bounds the cost.
         raise TransientProviderError("the image service replied without an image")
@@ -228,7 +233,9 @@ class GeminiProvider:
         if response.rai_media_filtered_count or response.rai_media_filtered_reasons:
             reasons = "; ".join(response.rai_media_filtered_reasons or [])
             detail = f": {reasons}" if reasons else ""
-            raise PermanentProviderError(f"the video was blocked by the safety filter{detail}")
+            raise PermanentProviderError(
+                f"the video was blocked by the safety filter{detail}", Failure.SAFETY_BLOCK
+            )
         videos = response.generated_videos or []
         video = videos[0].video if videos else None
         if video is None or not video.video_bytes:
@@ -323,7 +330,8 @@ def _input_mime(image: bytes) -> str:
     mime = sniff_image_mime(image)
     if mime is None:
         raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)"
+            "the input image could not be read (send a PNG, JPEG or WebP picture)",
+            Failure.BAD_INPUT,
         )
     return mime
 

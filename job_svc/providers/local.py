@@ -17,6 +17,7 @@ from types import MappingProxyType
 import av
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
+from job_svc.model import Failure
 from job_svc.providers.base import (
     KINDS,
     MediaResult,
@@ -121,7 +122,8 @@ def open_input(data: bytes, size: tuple[int, int]) -> Image.Image:
             upright = ImageOps.exif_transpose(source).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)"
+            "the input image could not be read (send a PNG, JPEG or WebP picture)",
+            Failure.BAD_INPUT,
         ) from exc
     return ImageOps.fit(upright, size, Image.Resampling.BILINEAR)
 
@@ -275,7 +277,9 @@ class LocalProvider:
                 await asyncio.sleep(self.latency_seconds / steps)
                 await progress(step * 90 // steps)
         if _FORBIDDEN.search(prompt):
-            raise PermanentProviderError("the request was blocked by the safety filter")
+            raise PermanentProviderError(
+                "the request was blocked by the safety filter", Failure.SAFETY_BLOCK
+            )
         flaky = _FLAKY.search(prompt)
         if flaky:
             served = self._flaky.get(prompt, 0)

@@ -16,7 +16,7 @@ from common.server.failures import DEPENDENCY_ERRORS
 from job_svc.domain import JobDomain
 from job_svc.events import CANCELS, publish
 from job_svc.jobs import extension
-from job_svc.model import Job, JobStatus, Kind, Quality, ResultFile
+from job_svc.model import Failure, Job, JobStatus, Kind, Quality, ResultFile
 from job_svc.providers import (
     MediaResult,
     PermanentProviderError,
@@ -181,7 +181,7 @@ class Worker:
             # exhausts a worker's memory): stop passing it from worker to worker.
             reason = (f"the job could not be completed in {self.settings.MAX_ATTEMPTS} "
                       "attempts; the credits were refunded")  # fmt: skip
-            await self._finish(job, JobStatus.FAILED, [], reason)
+            await self._fail(job, reason, Failure.TOO_MANY_ATTEMPTS)
             await self._queue.done(delivery)
             return
         held = self.running[delivery.entry_id]
@@ -204,9 +204,7 @@ class Worker:
             return
         except Exception:
             log.exception("job crashed the worker code", extra={"job": delivery.job_id})
-            await self._finish(
-                job, JobStatus.FAILED, [], "internal error; the credits were refunded"
-            )
+            await self._fail(job, "internal error; the credits were refunded", Failure.INTERNAL)
         await self._queue.done(delivery)
 
     async def _claim(self, delivery: Delivery, takeover: bool) -> Job | None:
@@ -229,7 +227,7 @@ class Worker:
         provider = self._provider_for(job)
         if provider is None:
             reason = f"the provider {job.provider} is gone; the credits were refunded"
-            await self._finish(job, JobStatus.FAILED, [], reason)
+            await self._fail(job, reason, Failure.PROVIDER_GONE)
             return
         image = await self._objects.get(job.input_key) if job.input_key else None
 
@@ -241,16 +239,16 @@ class Worker:
         try:
             result = await self._call_with_retries(provider, job, image, progress)
         except PermanentProviderError as exc:
-            await self._finish(job, JobStatus.FAILED, [], str(exc))
+            await self._fail(job, str(exc), exc.failure)
             return
         except TransientProviderError as exc:
             reason = f"the provider kept failing, please try again later ({exc})"
-            await self._finish(job, JobStatus.FAILED, [], reason)
+            await self._fail(job, reason, Failure.PROVIDER_UNAVAILABLE)
             return
         key = f"jobs/{job_id}/{attempt}/result.{extension(result.mime_type)}"
         await self._objects.put(key, result.data, result.mime_type)
         stored = ResultFile(key, result.mime_type, len(result.data), result.width, result.height)
-        if not await self._finish(job, JobStatus.SUCCEEDED, [stored], ""):
+        if not await self._finish(job, JobStatus.SUCCEEDED, [stored]):
             await self._objects.delete(key)  # cancelled or taken over meanwhile
         elif attempt > 1:
             await self._settlement.remove_leftovers(job, keep=key)
@@ -306,11 +304,19 @@ class Worker:
             progress=progress,
         )
 
+    async def _fail(self, job: Job, error: str, failure: Failure) -> bool:
+        return await self._finish(job, JobStatus.FAILED, [], error, failure)
+
     async def _finish(
-        self, job: Job, status: JobStatus, results: list[ResultFile], error: str
+        self,
+        job: Job,
+        status: JobStatus,
+        results: list[ResultFile],
+        error: str = "",
+        failure: Failure | None = None,
     ) -> bool:
         """Record the outcome (if this attempt still holds the job), publish it, settle."""
-        done = await self._store.finish(job.id, job.attempts, status, results, error)
+        done = await self._store.finish(job.id, job.attempts, status, results, error, failure)
         if done is None:
             return False
         if status == JobStatus.FAILED and job.attempts > 1:

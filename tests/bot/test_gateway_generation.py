@@ -230,13 +230,24 @@ async def test_a_safety_block_tells_the_reason_and_that_the_credits_came_back(
     await confirm(gateway, ANN, confirmation)
     failed = await wait_shown(gateway, ANN, after, lambda m: "❌" in text_of(m))
     assert failed["message_id"] == confirmation["message_id"] and not buttons(failed)
-    assert "It could not be made: the request was blocked by the safety filter." in failed["text"]
+    reason = "the provider's safety rules refused the prompt or the picture"
+    assert f"It could not be made: {reason}." in failed["text"]
     assert "The 1 credits are back on your balance." in failed["text"]
     assert await balance(billing, ANN) == 20
     (job,) = await jobs_of(jobs, ANN)
     await asyncio.sleep(0.5)
     assert (await jobs.GetJob(pb.GetJobRequest(job_id=job.id, telegram_id=ANN))).job.delivered
     assert await results_in(gateway, ANN) == []
+    # Told by the failure's code in each person's language, not in the provider's words.
+    confirmation = await to_confirmation(
+        gateway, BOB, "image", quality="Стандарт", prompt="что-то forbidden"
+    )
+    after = await gateway.mark()
+    await confirm(gateway, BOB, confirmation)
+    failed = await wait_shown(gateway, BOB, after, lambda m: "❌" in text_of(m))
+    reason = "правила безопасности сервиса отклонили запрос или картинку"
+    assert f"Не получилось: {reason}." in failed["text"]
+    assert "safety" not in failed["text"]
 
 
 async def test_history_pages_and_sends_a_result_again_by_its_file_id(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from babel.messages.pofile import read_po
+from mediabot.jobs.v1 import jobs_pb2
 
-from common.texts import DOMAIN, LANGUAGES, LOCALES, language_of, text
+from common.texts import DOMAIN, FAILURES, LANGUAGES, LOCALES, failure_code, language_of, text
+from job_svc.model import Failure
 
 
 def sources() -> dict[str, dict[str, str]]:
@@ -43,3 +45,13 @@ def test_a_language_is_chosen_from_telegram_s_code():
     assert language_of("en") == "en"
     assert language_of("de") == "en"
     assert language_of(None) == "en"
+
+
+def test_every_job_failure_has_a_code_and_a_text_in_every_language():
+    names = [n for n in jobs_pb2.JobFailure.keys() if n != "JOB_FAILURE_UNSPECIFIED"]
+    assert {failure_code(n) for n in names} == FAILURES == {f.value for f in Failure}
+    catalogs = sources()
+    for language in LANGUAGES:
+        assert all(f"failure.{code}" in catalogs[language] for code in FAILURES), language
+    assert failure_code("JOB_FAILURE_UNSPECIFIED") == ""
+    assert failure_code("JOB_FAILURE_FROM_A_NEWER_SERVICE") == ""

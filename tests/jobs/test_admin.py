@@ -226,7 +226,7 @@ async def test_the_reconciler_settles_a_job_finished_before_a_crash(
         job_id = uuid.UUID(created.id)
         claimed = await found.store.claim(job_id, "crashing-worker")
         # The worker records success and dies before capturing the hold.
-        await found.store.finish(job_id, claimed.attempts, "succeeded", [], "")
+        await found.store.finish(job_id, claimed.attempts, "succeeded", [], "", None)
         await age(db, 60)
         assert (await found.reconciler.reconcile())["settled"] == 1
         assert (await found.reconciler.reconcile())["settled"] == 0

@@ -256,6 +256,7 @@ async def test_a_permanent_failure_fails_with_its_reason_and_refunds_once(
     final = updates[-1].job
     assert final.status == pb.JOB_STATUS_FAILED
     assert "safety" in final.error
+    assert final.failure == pb.JOB_FAILURE_SAFETY_BLOCK  # what clients tell people by
     assert final.attempts == 1
     await wait_until_settled(db)
     assert await balance(billing, USER) == 10
@@ -273,6 +274,21 @@ async def test_two_transient_failures_then_success_charge_once_with_one_result(
     assert len(final.results) == 1
     await wait_until_settled(db)
     assert await balance(billing, USER) == 9
+    await money_is_exact(db)
+
+
+async def test_a_provider_that_keeps_failing_fails_the_job_as_unavailable_and_refunds(
+    jobs, billing, billing_admin, start_worker, db
+):
+    await user_with(billing, billing_admin, USER, 10)
+    await start_worker(LOCAL_LATENCY_SECONDS=0, MAX_RETRIES=1, RETRY_BASE_SECONDS=0.01)
+    created = (await jobs.CreateJob(request(USER, "a shy cat flaky:5"))).job
+    final = (await watch(jobs, created))[-1].job
+    assert final.status == pb.JOB_STATUS_FAILED
+    assert final.failure == pb.JOB_FAILURE_PROVIDER_UNAVAILABLE
+    assert final.error.startswith("the provider kept failing")
+    await wait_until_settled(db)
+    assert await balance(billing, USER) == 10
     await money_is_exact(db)
 
 

@@ -10,6 +10,7 @@ import av
 import pytest
 from PIL import Image
 
+from job_svc.model import Failure
 from job_svc.providers import (
     LocalProvider,
     PermanentProviderError,
@@ -175,10 +176,11 @@ async def test_local_video_is_an_mp4_with_frames() -> None:
 
 async def test_local_forbidden_is_permanent() -> None:
     provider = LocalProvider(image_size=64)
-    with pytest.raises(PermanentProviderError, match="safety filter"):
+    with pytest.raises(PermanentProviderError, match="safety filter") as refused:
         await provider.generate_image(
             "something Forbidden here", pro=False, aspect_ratio="1:1", progress=no_progress
         )
+    assert refused.value.failure == Failure.SAFETY_BLOCK
 
 
 async def test_local_flaky_fails_n_times_then_succeeds() -> None:
@@ -325,6 +327,23 @@ async def test_gemini_image_errors(
         await provider.generate_image(prompt, pro=False, aspect_ratio="1:1", progress=no_progress)
     # One attempt only: the worker owns retries.
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("prompt", "failure"),
+    [
+        ("safety", Failure.SAFETY_BLOCK),
+        ("prompt-block", Failure.SAFETY_BLOCK),
+        ("429-quota", Failure.PROVIDER_REFUSED),
+    ],
+)
+async def test_gemini_permanent_errors_say_why_as_a_failure_code(
+    gemini: tuple[FakeGemini, GeminiProvider], prompt: str, failure: Failure
+) -> None:
+    _, provider = gemini
+    with pytest.raises(PermanentProviderError) as refused:
+        await provider.generate_image(prompt, pro=False, aspect_ratio="1:1", progress=no_progress)
+    assert refused.value.failure == failure
 
 
 async def test_gemini_bad_key_is_permanent(gemini: tuple[FakeGemini, GeminiProvider]) -> None:

@@ -95,6 +95,7 @@ async def test_a_job_that_outlived_its_attempts_fails_and_is_refunded(
     await start_worker(LOCAL_LATENCY_SECONDS=0, MAX_ATTEMPTS=5)
     failed = await wait_for_status(jobs, created, pb.JOB_STATUS_FAILED)
     assert "could not be completed in 5 attempts" in failed.error
+    assert failed.failure == pb.JOB_FAILURE_TOO_MANY_ATTEMPTS
     assert not failed.results
     await wait_until_settled(db)
     assert await balance(billing, tg(804)) == 10
@@ -137,6 +138,7 @@ async def test_a_job_whose_hold_expired_anyway_fails_and_is_refunded_once(
     failed = (await jobs.GetJob(pb.GetJobRequest(job_id=created.id, telegram_id=tg(806)))).job
     assert failed.status == pb.JOB_STATUS_FAILED
     assert "waited too long" in failed.error
+    assert failed.failure == pb.JOB_FAILURE_EXPIRED
     await start_worker(LOCAL_LATENCY_SECONDS=0)  # its queue entry leads nowhere
     await wait_until_settled(db)
     assert await db.fetchval("SELECT charge FROM jobs.jobs") == "released"
@@ -278,7 +280,7 @@ async def test_holds_billing_does_not_know_are_settled_as_nothing_taken(
     async with domain(job_env) as found:
         for job in (broken, fine):
             claimed = await found.store.claim(uuid.UUID(job.id), "a-worker-that-died")
-            await found.store.finish(uuid.UUID(job.id), claimed.attempts, "succeeded", [], "")
+            await found.store.finish(uuid.UUID(job.id), claimed.attempts, "succeeded", [], "", None)
         # A hold billing does not know (e.g. its database was restored from a backup).
         await db.execute("UPDATE jobs.jobs SET reservation_id = $1 WHERE id = $2",
                          str(uuid.uuid4()), uuid.UUID(broken.id))  # fmt: skip

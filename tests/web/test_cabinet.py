@@ -140,6 +140,23 @@ async def test_refusals_are_worded_in_the_persons_language(client, billing, bill
     assert "There is no such page." in english.text
 
 
+async def test_a_failed_job_says_why_in_the_persons_language(client, start_worker):
+    await login(client, ALICE)
+    job = (await create(client, prompt="something forbidden")).json()
+    await start_worker(LOCAL_LATENCY_SECONDS=0)
+    seen = await events(client, job["id"])
+    failed = seen[-1][1]["job"]  # the "end" event: the job as it ended
+    assert failed["status"] == "failed" and failed["failure"] == "safety_block"
+    assert "safety filter" in failed["error"]  # the service's own words, for operators
+    english = await client.get(f"/cabinet/jobs/{job['id']}")
+    assert "the provider&#39;s safety rules refused the prompt or the picture" in english.text
+    assert (await client.post("/api/me/language", json={"language": "ru"})).status_code == 200
+    for page in (f"/cabinet/jobs/{job['id']}", "/cabinet/history"):
+        russian = await client.get(page)
+        assert "правила безопасности сервиса отклонили запрос или картинку" in russian.text
+        assert "safety filter" not in russian.text
+
+
 async def test_a_queued_job_is_cancelled_and_refunded(client):
     await login(client, ALICE)
     job = (await create(client)).json()

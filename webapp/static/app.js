@@ -192,7 +192,7 @@
       const finish = secondsUntil(update.estimated_finish_at);
       if (finish !== null) line += " · " + t("web.js.ready_in", { n: finish });
     } else if (job.status === "failed") {
-      line = job.error || t("web.status.failed");
+      line = job.failure ? t("failure." + job.failure) : job.error || t("web.status.failed");
     } else if (job.status === "cancelled") {
       line = t("web.js.refunded", { n: job.cost });
     }

@@ -31,6 +31,19 @@ class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATUS_SUCCEEDED: _ClassVar[JobStatus]
     JOB_STATUS_FAILED: _ClassVar[JobStatus]
     JOB_STATUS_CANCELLED: _ClassVar[JobStatus]
+
+class JobFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_FAILURE_UNSPECIFIED: _ClassVar[JobFailure]
+    JOB_FAILURE_SAFETY_BLOCK: _ClassVar[JobFailure]
+    JOB_FAILURE_UNWORKABLE_PROMPT: _ClassVar[JobFailure]
+    JOB_FAILURE_BAD_INPUT: _ClassVar[JobFailure]
+    JOB_FAILURE_PROVIDER_UNAVAILABLE: _ClassVar[JobFailure]
+    JOB_FAILURE_PROVIDER_REFUSED: _ClassVar[JobFailure]
+    JOB_FAILURE_PROVIDER_GONE: _ClassVar[JobFailure]
+    JOB_FAILURE_TOO_MANY_ATTEMPTS: _ClassVar[JobFailure]
+    JOB_FAILURE_EXPIRED: _ClassVar[JobFailure]
+    JOB_FAILURE_INTERNAL: _ClassVar[JobFailure]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_IMAGE: JobKind
 JOB_KIND_EDIT: JobKind
@@ -44,6 +57,16 @@ JOB_STATUS_RUNNING: JobStatus
 JOB_STATUS_SUCCEEDED: JobStatus
 JOB_STATUS_FAILED: JobStatus
 JOB_STATUS_CANCELLED: JobStatus
+JOB_FAILURE_UNSPECIFIED: JobFailure
+JOB_FAILURE_SAFETY_BLOCK: JobFailure
+JOB_FAILURE_UNWORKABLE_PROMPT: JobFailure
+JOB_FAILURE_BAD_INPUT: JobFailure
+JOB_FAILURE_PROVIDER_UNAVAILABLE: JobFailure
+JOB_FAILURE_PROVIDER_REFUSED: JobFailure
+JOB_FAILURE_PROVIDER_GONE: JobFailure
+JOB_FAILURE_TOO_MANY_ATTEMPTS: JobFailure
+JOB_FAILURE_EXPIRED: JobFailure
+JOB_FAILURE_INTERNAL: JobFailure
 
 class JobOptions(_message.Message):
     __slots__ = ("aspect_ratio", "duration_seconds")
@@ -70,7 +93,7 @@ class ResultFile(_message.Message):
     def __init__(self, key: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., telegram_file_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "telegram_id", "kind", "quality", "prompt", "options", "status", "progress", "cost", "provider", "error", "results", "attempts", "created_at", "started_at", "finished_at", "client_key", "has_input", "delivered", "retry_of", "version")
+    __slots__ = ("id", "telegram_id", "kind", "quality", "prompt", "options", "status", "progress", "cost", "provider", "error", "results", "attempts", "created_at", "started_at", "finished_at", "client_key", "has_input", "delivered", "retry_of", "version", "failure")
     ID_FIELD_NUMBER: _ClassVar[int]
     TELEGRAM_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +115,7 @@ class Job(_message.Message):
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
     RETRY_OF_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
     id: str
     telegram_id: int
     kind: JobKind
@@ -113,7 +137,8 @@ class Job(_message.Message):
     delivered: bool
     retry_of: str
     version: int
-    def __init__(self, id: _Optional[str] = ..., telegram_id: _Optional[int] = ..., kind: _Optional[_Union[JobKind, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., prompt: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., cost: _Optional[int] = ..., provider: _Optional[str] = ..., error: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ResultFile, _Mapping]]] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_key: _Optional[str] = ..., has_input: _Optional[bool] = ..., delivered: _Optional[bool] = ..., retry_of: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    failure: JobFailure
+    def __init__(self, id: _Optional[str] = ..., telegram_id: _Optional[int] = ..., kind: _Optional[_Union[JobKind, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., prompt: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., cost: _Optional[int] = ..., provider: _Optional[str] = ..., error: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ResultFile, _Mapping]]] = ..., attempts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_key: _Optional[str] = ..., has_input: _Optional[bool] = ..., delivered: _Optional[bool] = ..., retry_of: _Optional[str] = ..., version: _Optional[int] = ..., failure: _Optional[_Union[JobFailure, str]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("telegram_id", "kind", "quality", "prompt", "input_image", "options", "client_key")
