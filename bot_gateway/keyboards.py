@@ -24,17 +24,20 @@ def cabinet_button(url: str) -> InlineKeyboardButton:
 
 
 def main_menu(cabinet: str) -> InlineKeyboardMarkup:
-    """Image, Edit, Video; Balance, Buy; History, Cabinet; Language, Help."""
-    builder = InlineKeyboardBuilder()
-    for item in ("image", "edit", "video"):
-        builder.button(text=t(f"bot.kind.{item}"), callback_data=Menu(item=item))
-    for item in ("balance", "buy", "history"):
-        builder.button(text=t(f"bot.menu.{item}"), callback_data=Menu(item=item))
-    builder.add(cabinet_button(cabinet))
-    for item in ("language", "help"):
-        builder.button(text=t(f"bot.menu.{item}"), callback_data=Menu(item=item))
-    builder.adjust(3, 2, 2, 2)
-    return builder.as_markup()
+    """Image, Edit, Video; Balance, Buy; History, Cabinet; Language, Help. Built directly
+    rather than with a builder (which deep-copies every button): every /start sends it."""
+
+    def item(key: str, name: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=t(key), callback_data=Menu(item=name).pack())
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [item(f"bot.kind.{kind}", kind) for kind in ("image", "edit", "video")],
+            [item("bot.menu.balance", "balance"), item("bot.menu.buy", "buy")],
+            [item("bot.menu.history", "history"), cabinet_button(cabinet)],
+            [item("bot.menu.language", "language"), item("bot.menu.help", "help")],
+        ]
+    )
 
 
 def languages() -> InlineKeyboardMarkup:
