@@ -664,6 +664,44 @@ async def publish_events(
         await redis.aclose()
 
 
+class ClientProcesses:
+    """Load from child processes, as in production the watchers are not in the server's
+    process. Each child runs `target(*args, queue, stop)` and reports twice on its queue:
+    once when its streams are open, and once, after `stop`, with what it measured."""
+
+    def __init__(self, target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._queues: list[MpQueue[Any]] = [context.Queue() for _ in args]
+        self._children = [
+            context.Process(target=target, args=(*a, q, self._stop))
+            for a, q in zip(args, self._queues, strict=True)
+        ]
+        for child in self._children:
+            child.start()
+
+    async def opened(self) -> list[Any]:
+        """Each child's first report (every stream open); on failure the children end."""
+        try:
+            return await self._reports(300)
+        except BaseException:
+            for child in self._children:
+                child.terminate()
+            raise
+
+    async def finished(self) -> list[Any]:
+        """Stop the children; each one's last report."""
+        self._stop.set()
+        done = await self._reports(120)
+        for child in self._children:
+            child.join(30)
+        return done
+
+    async def _reports(self, timeout: float) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return [await loop.run_in_executor(None, q.get, True, timeout) for q in self._queues]
+
+
 async def _fan_out(stack: Stack, address: str, service_pid: int) -> Rows:
     await _wait_for_worker(stack.env["REDIS_URL"])
     client = Client(address)
@@ -683,28 +721,13 @@ async def _fan_out(stack: Stack, address: str, service_pid: int) -> Rows:
         owners = [(j.id, j.telegram_id) for j in jobs]
         with Sampler(service_pid) as service:
             idle_rss = service.start_rss
-            context = multiprocessing.get_context("spawn")
             share = WATCHERS // WATCH_PROCESSES
-            queues: list[MpQueue[Any]] = []
-            stop = context.Event()
-            children = []
             opened_at = time.perf_counter()
-            for _ in range(WATCH_PROCESSES):
-                queue: MpQueue[Any] = context.Queue()
-                child = context.Process(
-                    target=_watch_client,
-                    args=(address, owners, share, WATCH_CHANNELS // WATCH_PROCESSES, queue, stop),
-                )
-                child.start()
-                queues.append(queue)
-                children.append(child)
-            loop = asyncio.get_running_loop()
-            try:
-                ready = [await loop.run_in_executor(None, q.get, True, 300) for q in queues]
-            except BaseException:
-                for child in children:
-                    child.terminate()
-                raise
+            clients = ClientProcesses(
+                _watch_client,
+                [(address, owners, share, WATCH_CHANNELS // WATCH_PROCESSES)] * WATCH_PROCESSES,
+            )
+            ready = await clients.opened()
             open_seconds = time.perf_counter() - opened_at
             streams = sum(r[1] for r in ready)
             await asyncio.sleep(2)
@@ -718,10 +741,7 @@ async def _fan_out(stack: Stack, address: str, service_pid: int) -> Rows:
             cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / (
                 spent + 2
             )
-            stop.set()
-            done = [await loop.run_in_executor(None, q.get, True, 120) for q in queues]
-            for child in children:
-                child.join(30)
+            done = await clients.finished()
             peak_rss = service.peak_rss
     finally:
         await conn.close()

@@ -44,7 +44,7 @@ from benchmarks.harness import (
     seed_accounts,
     spawn,
 )
-from benchmarks.jobs import Rows, Sampler, mib, pct, publish_events
+from benchmarks.jobs import ClientProcesses, Rows, Sampler, mib, pct, publish_events
 from common.clients import authorized, channel
 from webapp.sessions import SessionStore
 
@@ -416,32 +416,17 @@ async def _stream_run(
     pairs: list[tuple[str, str]],
     jobs_address: str,
 ) -> str:
-    loop = asyncio.get_running_loop()
     with Sampler(pid) as web:
         idle_rss = web.start_rss
-        context = multiprocessing.get_context("spawn")
-        stop = context.Event()
-        queues: list[MpQueue[Any]] = []
-        children = []
-        opened_at = time.perf_counter()
         share = len(pairs) // STREAM_PROCESSES
+        opened_at = time.perf_counter()
+        args = []
         for n in range(STREAM_PROCESSES):
-            queue: MpQueue[Any] = context.Queue()
             mine = jobs[n * share : (n + 1) * share]
             direct = (jobs_address, [(j.id, j.telegram_id) for j in mine[::DIRECT_EVERY]])
-            child = context.Process(
-                target=_stream_client,
-                args=(address, pairs[n * share : (n + 1) * share], direct, queue, stop),
-            )
-            child.start()
-            queues.append(queue)
-            children.append(child)
-        try:
-            ready = [await loop.run_in_executor(None, q.get, True, 300) for q in queues]
-        except BaseException:
-            for child in children:
-                child.terminate()
-            raise
+            args.append((address, pairs[n * share : (n + 1) * share], direct))
+        clients = ClientProcesses(_stream_client, args)
+        ready = await clients.opened()
         open_seconds = time.perf_counter() - opened_at
         streams = sum(r[1] for r in ready)
         await asyncio.sleep(2)
@@ -453,10 +438,7 @@ async def _stream_run(
         cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / (
             spent + 2
         )
-        stop.set()
-        done = [await loop.run_in_executor(None, q.get, True, 120) for q in queues]
-        for child in children:
-            child.join(30)
+        done = await clients.finished()
         peak_rss = web.peak_rss
     latencies = [v for d in done for v in d[1]]
     baseline = [v for d in done for v in d[4]]

@@ -1,5 +1,6 @@
 """The suite's fixtures, as plugins: engines (Postgres, Redis, S3, the money
-invariants checked after every test) and services (billing_svc, job_svc, workers).
+invariants checked after every test), services (billing_svc, job_svc, workers) and
+a headless Chromium.
 Helpers that tests import live in tests/support."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.engines", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.engines", "tests.fixtures.services", "tests.fixtures.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ import functools
 import gettext
 from pathlib import Path
 
+from mediabot.jobs.v1.jobs_pb2 import JobFailure
+
 from common.errors import DomainError, Reason
 
 #: Where the catalogs are (aiogram's I18n takes this path and DOMAIN too).
@@ -45,11 +47,12 @@ def text(key: str, language: str, **figures: object) -> str:
 
 
 #: Why jobs fail: the names of JobFailure without their prefix, in lower case. Each is
-#: told by the text `failure.<code>`.
-FAILURES = frozenset({
-    "safety_block", "unworkable_prompt", "bad_input", "provider_unavailable",
-    "provider_refused", "provider_gone", "too_many_attempts", "expired", "internal",
-})  # fmt: skip
+#: told by the text `failure.<code>` (a test checks both languages have them all).
+FAILURES = frozenset(
+    name.removeprefix("JOB_FAILURE_").lower()
+    for name in JobFailure.keys()
+    if name != "JOB_FAILURE_UNSPECIFIED"
+)
 
 
 def failure_code(name: str) -> str:

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import shutil
 import urllib.parse
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiogram import Bot, F, Router
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
@@ -38,16 +34,6 @@ from devstack.telegram import LocalTelegram, Options
 from tests.bot.conftest import TOKEN, make_bot
 from tests.bot.test_updates import polling
 from tests.support.gateway import running_gateway
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install -y chromium)"
-)
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
 
 def demo_router(app_url: str) -> Router:
@@ -117,14 +103,6 @@ class HonourRetryAfter(BaseRequestMiddleware):
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
                 await asyncio.sleep(exc.retry_after)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        await browser.close()
 
 
 async def test_a_person_talks_to_the_bot_in_the_web_chat(browser: Any) -> None:

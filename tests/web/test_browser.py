@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import urllib.parse
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,15 +21,6 @@ from tests.support.settings import ROOT
 from tests.web.bot_part import bot_part
 from tests.web.conftest import ADMIN, BOT_TOKEN, RunningWeb, init_data, login
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install -y chromium)"
-)
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 #: Telegram's dark theme, as its clients pass it (tgWebAppThemeParams).
@@ -43,14 +31,6 @@ THEME = {
     "accent_text_color": "#6ab2f2", "destructive_text_color": "#ec3942",
 }  # fmt: skip
 BOT_ID = int(BOT_TOKEN.split(":")[0])
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
