@@ -18,7 +18,7 @@ from bot_gateway.catalog import Catalog
 from bot_gateway.delivery import Deliveries
 from bot_gateway.handlers import routers
 from bot_gateway.memory import JobMemory
-from bot_gateway.middlewares import PrivateChatsOnly, Throttle, UserLanguage
+from bot_gateway.middlewares import InFlight, PrivateChatsOnly, Throttle, UserLanguage
 from bot_gateway.outbox import Outbox
 from bot_gateway.progress import Progress
 from bot_gateway.results import Results
@@ -58,6 +58,11 @@ def create_bot(settings: BotSettings) -> Bot:
     )
 
 
+#: How long a shutdown lets the updates under way finish (a service call's deadline
+#: is at most SERVICE_DEADLINE_SECONDS, but each is retried only while time is left).
+DRAIN_SECONDS = 10.0
+
+
 def create_dispatcher(
     settings: BotSettings, services: Services, redis: aioredis.Redis, bot_username: str
 ) -> Dispatcher:
@@ -67,6 +72,7 @@ def create_dispatcher(
     memory = JobMemory(redis)
     results = Results(services, memory, settings)
     progress = Progress(services, memory, redis, i18n)
+    in_flight = InFlight()
     dp = Dispatcher(
         storage=RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix="bot:fsm")),
         settings=settings,
@@ -79,11 +85,13 @@ def create_dispatcher(
         results=results,
         progress=progress,
         deliveries=Deliveries(services, results, progress, memory, redis, i18n),
+        in_flight=in_flight,
     )
     dp.startup.register(start_background)
     dp.shutdown.register(stop_background)
-    # Outer middlewares nest in this order: language (so every answer below is in the
-    # user's words), the throttle, then private chats only.
+    # Outer middlewares nest in this order: the count of updates in flight, language (so
+    # every answer below is in the user's words), the throttle, then private chats only.
+    dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(UserLanguage(i18n, redis))
     dp.update.outer_middleware(
         Throttle(redis, settings.THROTTLE_UPDATES, settings.THROTTLE_WINDOW_SECONDS)
@@ -100,8 +108,12 @@ async def start_background(bot: Bot, progress: Progress, deliveries: Deliveries)
     deliveries.start(bot)
 
 
-async def stop_background(progress: Progress, deliveries: Deliveries, results: Results) -> None:
-    """Deliveries under way finish (briefly), watchers give their jobs back (dp.shutdown)."""
+async def stop_background(
+    in_flight: InFlight, progress: Progress, deliveries: Deliveries, results: Results
+) -> None:
+    """Updates and deliveries under way finish (briefly), watchers give their jobs back
+    (dp.shutdown, which runs once no more updates come in)."""
+    await in_flight.drain(DRAIN_SECONDS)
     await deliveries.stop()
     await progress.stop()
     await results.close()

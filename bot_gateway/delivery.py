@@ -39,6 +39,7 @@ from bot_gateway.middlewares import recalled_language
 from bot_gateway.progress import Progress, render
 from bot_gateway.results import Results
 from bot_gateway.services import Services
+from bot_gateway.tasks import cancel_and_wait
 from common.errors import JobNotFound, JobNotSucceeded
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,9 @@ class Deliveries:
         busy = list(self._busy.values())
         if busy:
             _, late = await asyncio.wait(busy, timeout=_GRACE_SECONDS)
-            for task in late:
-                task.cancel()
-            if late:  # bounded: a shutdown must end even if a task misbehaves
-                await asyncio.wait(late, timeout=_GRACE_SECONDS)
+            await cancel_and_wait(late, _GRACE_SECONDS)
         if self._feed is not None:
-            self._feed.cancel()
-            await asyncio.wait([self._feed], timeout=_GRACE_SECONDS)
+            await cancel_and_wait([self._feed], _GRACE_SECONDS)
 
     # --- the two RPCs -----------------------------------------------------------------
 

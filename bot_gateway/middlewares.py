@@ -1,8 +1,9 @@
-"""What every update passes before a handler: private chats only, a per-user
-throttle, and the user's language."""
+"""What every update passes before a handler: a count of those in flight (for a
+clean shutdown), private chats only, a per-user throttle, and the user's language."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,30 @@ async def recalled_language(redis: aioredis.Redis, telegram_id: int) -> str:
     stored = await redis.get(language_key(telegram_id))
     said = stored.decode() if isinstance(stored, bytes) else stored
     return said if said in LANGUAGES else LANGUAGES[0]
+
+
+class InFlight(BaseMiddleware):
+    """The updates being handled now. aiogram handles each in a task of its own and does
+    not wait for them when it stops, so a shutdown would close the stubs and Redis
+    under a handler midway (a job created, its status message never followed): the
+    shutdown drains them first."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self._tasks.discard(task)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the updates under way to be handled."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
 class PrivateChatsOnly(BaseMiddleware):

@@ -43,6 +43,7 @@ from bot_gateway.describe import (
 from bot_gateway.memory import JobMemory
 from bot_gateway.outbox import Dropped, droppable
 from bot_gateway.services import Services
+from bot_gateway.tasks import cancel_and_wait
 from bot_gateway.texts import t
 from common.clients import refusal
 from common.errors import InvalidArgument, JobNotFound
@@ -142,10 +143,7 @@ class Progress:
         """Stop every watcher and give their leases back, so another replica (or the
         next start) resumes them at once (dp.shutdown)."""
         tasks = [*self._watchers.values(), *([self._rescan] if self._rescan else [])]
-        for task in tasks:
-            task.cancel()
-        if tasks:  # bounded: a shutdown must end even if a task misbehaves
-            await asyncio.wait(tasks, timeout=_STOP_SECONDS)
+        await cancel_and_wait(tasks, _STOP_SECONDS)
         self._watchers.clear()
 
     def _lock(self, job_id: str) -> asyncio.Lock:
@@ -340,8 +338,7 @@ class Progress:
                     shown_at = now
                     behind = not await self.show(latest, final=status in TERMINAL)
         finally:
-            reader.cancel()
-            await asyncio.wait([reader], timeout=_STOP_SECONDS)
+            await cancel_and_wait([reader], _STOP_SECONDS)
 
     async def _read(
         self, job_id: str, user: int, out: asyncio.Queue[pb.WatchJobResponse | None]

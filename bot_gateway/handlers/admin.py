@@ -33,6 +33,7 @@ from bot_gateway.payments import day
 from bot_gateway.services import Services
 from bot_gateway.settings import BotSettings
 from bot_gateway.states import Broadcasting
+from bot_gateway.tasks import cancel_and_wait
 from bot_gateway.texts import t
 from common.errors import DomainError
 
@@ -412,8 +413,7 @@ def create_router() -> Router:
             _, late = await asyncio.wait([task], timeout=10)
             if late:
                 log.warning("broadcast runner did not stop in time")
-                task.cancel()
-                await asyncio.wait([task], timeout=5)
+                await cancel_and_wait(late, 5)
         runners.clear()
 
     router.startup.register(start_broadcaster)

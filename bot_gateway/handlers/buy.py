@@ -34,6 +34,7 @@ from bot_gateway.payments import (
     product_line,
 )
 from bot_gateway.services import Services
+from bot_gateway.tasks import cancel_and_wait
 from bot_gateway.texts import t
 from common.errors import DomainError
 
@@ -229,10 +230,7 @@ def create_router() -> Router:
         settling.append(asyncio.create_task(keep_settling(cashier, redis, i18n)))
 
     async def stop_settling() -> None:
-        for task in settling:
-            task.cancel()
-        if settling:  # bounded: a shutdown must end even if a cancellation is lost
-            await asyncio.wait(settling, timeout=5)
+        await cancel_and_wait(settling, 5)
         settling.clear()
 
     router.startup.register(start_settling)

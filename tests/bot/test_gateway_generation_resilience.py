@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import EditMessageText, TelegramMethod
 from mediabot.jobs.v1 import jobs_pb2 as pb
 
 from devstack.telegram import Limits, LocalTelegram, Options
@@ -84,6 +86,38 @@ async def test_a_restart_keeps_dialogs_and_resumes_status_messages(
         photo = await result(gw, ANN, after)
         assert photo["caption"].startswith("«a fox after a restart»")
         assert "🖼 Image · Standard · 4:3" in photo["caption"]
+
+
+class SlowEdits(BaseRequestMiddleware):
+    """Telegram taking a second to answer each edit."""
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Any:
+        if isinstance(method, EditMessageText):
+            await asyncio.sleep(1)
+        return await make_request(bot, method)
+
+
+async def test_a_shutdown_lets_the_update_under_way_finish_so_its_job_is_followed(
+    telegram, gateway_env, people, start_worker, jobs
+):
+    async with running_gateway(telegram, gateway_env) as gw:
+        await gw.users.user(ANN, "Ann", language_code="en")
+        confirmation = await to_confirmation(gw, ANN, "image", prompt="a fox at closing time")
+        gw.bot.session.middleware(SlowEdits())
+        data = button(confirmation, "✅")["callback_data"]
+        await gw.users.press(gw.bot.id, ANN, confirmation["message_id"], data)
+        deadline = time.monotonic() + 10
+        while not await jobs_of(jobs, ANN):  # created: the press is now at its slow edit
+            assert time.monotonic() < deadline, "no job was created"
+            await asyncio.sleep(0.02)
+    # The gateway stopped midway through that press; the next one follows the job.
+    await start_worker(LOCAL_LATENCY_SECONDS=3)
+    async with running_gateway(telegram, gateway_env) as gw:
+        after = await gw.mark()
+        running = await wait_shown(gw, ANN, after, lambda m: "Making it" in text_of(m))
+        assert running["message_id"] == confirmation["message_id"], "the status message"
 
 
 async def test_a_gateway_killed_while_a_job_runs_delivers_its_result_exactly_once(
