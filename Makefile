@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find protos -name '*.proto')
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard common/texts/locales/*/LC_MESSAGES/*.po))
 
-.PHONY: help install up test proto proto-check lint bench migrate clean
+.PHONY: help install up test screenshots proto proto-check lint bench migrate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ up: $(STAMP) $(CATALOGS) ## run the whole system locally (embedded Postgres, Red
 
 test: $(STAMP) $(CATALOGS) ## run the test suite against real Postgres, Redis and S3
 	$(PY) -m pytest -q
+
+screenshots: $(STAMP) $(CATALOGS) ## renew docs/screenshots/ from the browser tests (Debian's chromium, fonts-noto-color-emoji)
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/web/test_browser.py
 
 proto: $(STAMP) ## regenerate gen/ from protos/
 	rm -rf gen/mediabot

@@ -68,7 +68,13 @@ class JobQueue:
         """Forget consumers (dead workers) that hold nothing and were idle that long."""
         pruned = 0
         for lane in LANES:
-            for consumer in await self._redis.xinfo_consumers(stream(lane), GROUP):
+            try:
+                consumers = await self._redis.xinfo_consumers(stream(lane), GROUP)
+            except ResponseError as exc:
+                if "no such key" not in str(exc) and "NOGROUP" not in str(exc):
+                    raise
+                continue  # Redis lost its data: nobody to forget; the readers recreate it
+            for consumer in consumers:
                 if consumer["pending"] == 0 and consumer["idle"] >= min_idle_ms:
                     await self._redis.xgroup_delconsumer(stream(lane), GROUP, consumer["name"])
                     pruned += 1

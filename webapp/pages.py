@@ -59,6 +59,7 @@ JS_TEXTS = (
     "web.js.payment_done",
     "web.js.payment_slow",
     "web.js.payment_failed",
+    "web.credits.word",
     "web.status.queued",
     "web.status.running",
     "web.status.succeeded",

@@ -34,6 +34,7 @@ async def start(
     message: Message,
     command: CommandObject,
     state: FSMContext,
+    raw_state: str | None,
     services: Services,
     catalog: Catalog,
     settings: BotSettings,
@@ -54,7 +55,8 @@ async def start(
             referral_code=referral[:64],
         ),
     )
-    await state.clear()
+    if raw_state is not None:  # a dialog's data never outlives its state: nothing else to clear
+        await state.clear()
     user = answer.user
     await remember_language(redis, person.id, user.language)
     with i18n.use_locale(user.language):

@@ -2,7 +2,9 @@
 live here once, as gettext catalogs, and both clients render them.
 
 `locales/<lang>/LC_MESSAGES/mediabot.po` holds each language's texts, keyed by
-id (e.g. `refusal.queue_full`) with `{named}` figures; the build compiles them
+id (e.g. `refusal.queue_full`) with `{named}` figures; a word that agrees with a
+number lists its forms in the order of `plural_categories` (`{n:# credit|# credits}`,
+`{n:# кредит|# кредита|# кредитов}`; `#` is the number). The build compiles them
 to `.mo` (`make install`, or `python -m common.texts`), which this module and
 aiogram's I18n read. A test fails when a key is missing or empty in a language.
 """
@@ -11,8 +13,12 @@ from __future__ import annotations
 
 import functools
 import gettext
+import string
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from babel import Locale
 from mediabot.jobs.v1.jobs_pb2 import JobFailure
 
 from common.errors import DomainError, Reason
@@ -32,18 +38,62 @@ def catalog(language: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALES, languages=[language])
 
 
+#: CLDR's plural categories, in the order a text lists its forms.
+_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
+
+
+@functools.cache
+def _plural_rule(language: str) -> Callable[[int | Decimal], str]:
+    return Locale.parse(language).plural_form
+
+
+@functools.cache
+def plural_categories(language: str) -> tuple[str, ...]:
+    """The forms a counted word has in `language`, in the order its texts list them: the
+    categories whole numbers fall in (en: one, other; ru: one, few, many)."""
+    rule = _plural_rule(language)
+    seen = {rule(n) for n in range(1000)}
+    return tuple(c for c in _CATEGORIES if c in seen)
+
+
+class _Filler(string.Formatter):
+    """str.format, plus figures whose spec lists a word's forms (`{n:# credit|# credits}`)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if "|" not in format_spec:
+            return super().format_field(value, format_spec)
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number to agree with") from None
+        forms = format_spec.split("|")
+        category = _plural_rule(self.language)(number)
+        categories = plural_categories(self.language)
+        # A category whole numbers never reach (a fraction's) takes the last form.
+        chosen = categories.index(category) if category in categories else len(forms) - 1
+        return forms[min(chosen, len(forms) - 1)].replace("#", str(value))
+
+
+def fill(template: str, language: str, /, **figures: object) -> str:
+    """`template` with its figures, the counted words agreeing with them in `language`."""
+    return _Filler(language).format(template, **figures)
+
+
 def language_of(code: str | None) -> str:
     """Our language for a Telegram `language_code` (e.g. "ru-RU" → "ru")."""
     base = (code or "").split("-")[0].lower()
     return base if base in LANGUAGES else LANGUAGES[0]
 
 
-def text(key: str, language: str, **figures: object) -> str:
+def text(key: str, language: str, /, **figures: object) -> str:
     """The text `key` in `language`, filled with `figures`."""
     template = catalog(language).gettext(key)
     if template == key:  # missing in that language: English has every key
         template = catalog(LANGUAGES[0]).gettext(key)
-    return template.format(**figures) if figures else template
+    return fill(template, language, **figures) if figures else template
 
 
 #: Why jobs fail: the names of JobFailure without their prefix, in lower case. Each is

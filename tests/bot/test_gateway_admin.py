@@ -75,7 +75,7 @@ async def test_stats_user_grant_ban_and_unban_are_audited_under_the_admins_name(
     stats = (await gateway.say(ADMIN, "/stats"))["text"]
     assert "Users: 2 (+2 in 24 h), banned 0" in stats
     assert "Paying users: 1; active subscriptions: 0" in stats
-    assert "Stars revenue: 50 ⭐ from 1 payments" in stats
+    assert "Stars revenue: 50 ⭐ from 1 payment" in stats
     assert "Jobs: queued 0, running 0, succeeded 0, failed 0, cancelled 0" in stats
     assert "Queue depth: 0; failure rate: 0.0%" in stats
 

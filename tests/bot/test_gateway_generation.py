@@ -186,6 +186,17 @@ async def test_not_enough_credits_leads_to_the_buy_button_and_the_dialog_stays(
     assert len(await jobs_of(jobs, ANN)) == 1
 
 
+async def test_start_leaves_the_dialog_under_way(gateway, people, jobs):
+    question = await say(gateway, ANN, "/image")
+    ratio = await press(gateway, ANN, question, "Standard")
+    prompt = await press(gateway, ANN, ratio, "1:1")
+    assert "Describe the image" in prompt["text"]
+    assert "Welcome back" in (await say(gateway, ANN, "/start"))["text"]
+    stray = await say(gateway, ANN, "a red fox in the snow")
+    assert stray["text"] == "Choose what to make with the buttons below, or send /help."
+    assert await jobs_of(jobs, ANN) == []
+
+
 async def test_refusals_are_told_by_reason_with_a_way_forward(
     gateway, people, billing, billing_admin, jobs
 ):
@@ -232,7 +243,7 @@ async def test_a_safety_block_tells_the_reason_and_that_the_credits_came_back(
     assert failed["message_id"] == confirmation["message_id"] and not buttons(failed)
     reason = "the provider's safety rules refused the prompt or the picture"
     assert f"It could not be made: {reason}." in failed["text"]
-    assert "The 1 credits are back on your balance." in failed["text"]
+    assert "The 1 credit is back on your balance." in failed["text"]
     assert await balance(billing, ANN) == 20
     (job,) = await jobs_of(jobs, ANN)
     await asyncio.sleep(0.5)
@@ -246,7 +257,7 @@ async def test_a_safety_block_tells_the_reason_and_that_the_credits_came_back(
     await confirm(gateway, BOB, confirmation)
     failed = await wait_shown(gateway, BOB, after, lambda m: "❌" in text_of(m))
     reason = "правила безопасности сервиса отклонили запрос или картинку"
-    assert f"Не получилось: {reason}." in failed["text"]
+    assert f"Не получилось: {reason}.\n1 кредит вернулся на баланс." in failed["text"]
     assert "safety" not in failed["text"]
 
 

@@ -1,13 +1,17 @@
 """The cabinet and the admin page in a real headless Chromium (Debian's, driven by
 Playwright), against the real services, with the local Telegram's stand-in of
 telegram-web-app.js supplying initData and the theme as Telegram's clients do. The tests
-take the README's screenshots (docs/screenshots/) at phone size."""
+take screenshots at phone size: into a temporary folder, or into SCREENSHOTS_DIR
+(`make screenshots` renews the README's, docs/screenshots/)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +21,13 @@ from devstack.telegram.client import UserSide
 from devstack.telegram.initdata import launch_url
 from tests.support.ids import tg
 from tests.support.jobs import png, user_with
-from tests.support.settings import ROOT
 from tests.web.bot_part import bot_part
 from tests.web.conftest import ADMIN, BOT_TOKEN, RunningWeb, init_data, login
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir(), "mediabot-screenshots")
+)
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 PHONE = {"width": 390, "height": 844}
 #: Telegram's dark theme, as its clients pass it (tgWebAppThemeParams).
 THEME = {
@@ -76,7 +82,6 @@ async def until(page: Any, expression: str, timeout: float = 10) -> None:
 
 
 async def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -115,12 +120,29 @@ async def test_a_plain_browser_without_telegram_is_told_where_to_open_it(browser
     await context.close()
 
 
+async def test_words_agree_with_their_numbers_in_russian_on_the_page_and_in_its_script(
+    browser, app, billing, billing_admin
+):
+    context = await phone(browser)
+    page = await open_cabinet(context, app, tg(966), language_code="ru")
+    await user_with(billing, billing_admin, tg(966), 21)
+    await page.reload()
+    assert await page.locator("#balance").inner_text() == "21"
+    assert await page.locator("[data-balance-word]").inner_text() == "кредит"
+    await page.click("text=Создать")
+    await page.locator("#create-form").wait_for()
+    assert await page.locator("#price").inner_text() == "1 кредит"
+    await page.click("text=PRO")
+    assert await page.locator("#price").inner_text() == "3 кредита"
+    await context.close()
+
+
 async def test_an_image_job_is_created_and_watched_live_to_a_download(browser, app, start_worker):
     context = await phone(browser)
     page = await open_cabinet(context, app, tg(961))
     await page.click("text=Create")
     await page.locator("#create-form").wait_for()
-    assert await page.locator("#price").inner_text() == "1 credits"
+    assert await page.locator("#price").inner_text() == "1 credit"
     await page.click("text=PRO")
     assert await page.locator("#price").inner_text() == "3 credits"
     await page.click("label:has-text('Standard')")

@@ -12,9 +12,27 @@
   const texts = textsNode ? JSON.parse(textsNode.textContent) : {};
   const csrf = ($('meta[name="csrf-token"]') || {}).content || "";
 
+  // A counted word lists its forms in CLDR's order of the categories whole numbers take
+  // in the language ({n:# credit|# credits}; # is the number), as common/texts does.
+  const plurals = new Intl.PluralRules(document.documentElement.lang || "en");
+  const categories = (() => {
+    const seen = new Set();
+    for (let n = 0; n < 1000; n++) seen.add(plurals.select(n));
+    return ["zero", "one", "two", "few", "many", "other"].filter((c) => seen.has(c));
+  })();
+
+  function agree(value, forms) {
+    const index = categories.indexOf(plurals.select(Number(value)));
+    const form = forms[index < 0 ? forms.length - 1 : Math.min(index, forms.length - 1)];
+    return form.split("#").join(String(value));
+  }
+
   function t(key, figures) {
     let said = texts[key] || key;
-    for (const [name, value] of Object.entries(figures || {})) said = said.split("{" + name + "}").join(value);
+    for (const [name, value] of Object.entries(figures || {})) {
+      said = said.split("{" + name + "}").join(value);
+      said = said.replace(new RegExp("\\{" + name + ":([^}]*)\\}", "g"), (_, forms) => agree(value, forms.split("|")));
+    }
     return said;
   }
 
@@ -275,6 +293,7 @@
       const me = await api("GET", "/api/me");
       if (me.balance !== before.balance || me.tier !== before.tier || me.pro_until !== before.pro_until) {
         $$("[data-balance]").forEach((node) => { node.textContent = me.balance; });
+        $$("[data-balance-word]").forEach((node) => { node.textContent = t("web.credits.word", { n: me.balance }); });
         $$("[data-tier]").forEach((node) => { node.textContent = t(`bot.tier.${me.tier}`); });
         note.textContent = t("web.js.payment_done", { balance: me.balance });
         note.className = "banner good";
