@@ -180,7 +180,7 @@ async def _measure(
         f"{'  the gateway’s share p50 / p99 ms (p99 ≤ 250)':<58}{_pcts(bots_share):>14}",
         f"{'    ✅ → job created p50 / p99 ms':<58}{_pcts(before_job):>14}",
         f"{'    job finished → photo in the chat p50 / p99 ms':<58}{_pcts(after_job):>14}",
-        f"{'bare aiogram echo bot RSS, MiB (the floor: aiogram alone)':<58}{rss_echo:>14.0f}",
+        f"{'bare aiogram echo bot RSS, MiB (models built at import)':<58}{rss_echo:>14.0f}",
         f"{'gateway RSS when started, MiB':<58}{rss_start:>14.0f}",
         f"{'gateway RSS after the starts, MiB':<58}{rss_idle:>14.0f}",
         f"{'gateway RSS with 10,000 users in a dialog, MiB (≤ 150)':<58}{rss:>14.0f}",

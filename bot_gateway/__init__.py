@@ -4,3 +4,7 @@
 BOT_WEBHOOK_URL is set (several replicas). It keeps no database: dialogs and
 limits live in Redis, everything else comes from the services.
 """
+
+from bot_gateway.lazy_models import import_aiogram
+
+import_aiogram()  # before any module of the bot imports aiogram: its models stay deferred

@@ -11,12 +11,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeDefault, Message, Update
 
 from bot_gateway import errors
 from bot_gateway.catalog import Catalog
 from bot_gateway.delivery import Deliveries
 from bot_gateway.handlers import routers
+from bot_gateway.lazy_models import warm
 from bot_gateway.memory import JobMemory
 from bot_gateway.middlewares import InFlight, PrivateChatsOnly, Throttle, UserLanguage
 from bot_gateway.outbox import Outbox
@@ -103,7 +104,10 @@ def create_dispatcher(
 
 
 async def start_background(bot: Bot, progress: Progress, deliveries: Deliveries) -> None:
-    """Beside the updates: status messages resume, results start arriving (dp.startup)."""
+    """Beside the updates: status messages resume, results start arriving (dp.startup).
+    The models every update and answer needs are built first."""
+    warm(Update, methods.SendMessage, methods.EditMessageText, methods.AnswerCallbackQuery,
+         Response[Message], Response[bool])  # fmt: skip
     progress.start(bot)
     deliveries.start(bot)
 

@@ -40,6 +40,22 @@ from job_svc.store import JobStats, JobStore
 
 log = logging.getLogger(__name__)
 
+#: The creation rate is counted over the last minute, whenever the minute began.
+RATE_WINDOW_MS = 60_000
+#: Take a slot in a user's window (a sorted set of creation times) if fewer than the
+#: limit were taken in it; otherwise say in how many ms its oldest slot frees up. A
+#: refused attempt takes nothing, so trying again does not push the wait back.
+_TAKE_RATE_SLOT = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+return {0, tonumber(oldest) + window - now}
+"""
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 
 
@@ -104,6 +120,7 @@ class Jobs:
         self._queue = queue
         self._objects = objects
         self._redis = redis
+        self._take_rate_slot = redis.register_script(_TAKE_RATE_SLOT)
         self._providers = providers
         self._settlement = settlement
         self._costs = {
@@ -199,18 +216,16 @@ class Jobs:
         return inputs.image(new.image)
 
     async def _check_rate(self, telegram_id: int) -> None:
-        window = int(time.time() // 60)
-        key = f"jobs:rate:{telegram_id}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await pipe.execute()
         limit = self._settings.CREATE_RATE_PER_MINUTE
-        if count > limit:
+        taken, retry_after_ms = await self._take_rate_slot(
+            keys=[f"jobs:rate:{telegram_id}"],
+            args=[int(time.time() * 1000), RATE_WINDOW_MS, limit, uuid.uuid4().hex],
+        )
+        if not taken:
             # Who the user is comes first: a blocked or unknown one is told that.
             if (await self._billing.payer(telegram_id)).banned:
                 raise AccountBlocked("this account is blocked and cannot create jobs")
-            wait = 60 - int(time.time()) % 60
+            wait = max(1, -(-int(retry_after_ms) // 1000))
             raise RateLimited(
                 f"at most {limit} jobs a minute; try again in {wait} s",
                 limit_per_minute=limit,

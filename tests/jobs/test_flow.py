@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import av
 import grpc
@@ -11,8 +12,12 @@ import httpx
 import pytest
 from mediabot.billing.v1 import billing_pb2 as bpb
 from mediabot.jobs.v1 import jobs_pb2 as pb
+from mediabot.jobs.v1 import jobs_pb2_grpc
 from PIL import Image
 
+from common.clients import authorized, channel, error_info
+from job_svc.server import create_server as create_jobs_server
+from job_svc.settings import JobSettings
 from tests.support.ids import tg
 from tests.support.jobs import (
     balance,
@@ -25,6 +30,7 @@ from tests.support.jobs import (
     wait_until_settled,
     watch,
 )
+from tests.support.settings import SERVICE_TOKEN, make_settings
 
 USER = tg(4242)
 LIFECYCLE = [pb.JOB_STATUS_QUEUED, pb.JOB_STATUS_RUNNING, pb.JOB_STATUS_SUCCEEDED]
@@ -171,13 +177,17 @@ async def test_concurrent_creations_never_overshoot_the_queue_limit(
     assert await balance(billing, USER) == 95
 
 
+async def used_up_rate(redis, telegram_id: int) -> None:
+    """Every creation of the user's last minute taken (far more than the limit)."""
+    now = time.time() * 1000
+    await redis.zadd(f"jobs:rate:{telegram_id}", {f"earlier-{n}": now for n in range(1000)})
+
+
 async def test_the_creation_rate_limit_refuses_without_charging(
     jobs, billing, billing_admin, job_env, db, redis
 ):
     await user_with(billing, billing_admin, USER, 100)
-    import time
-
-    await redis.set(f"jobs:rate:{USER}:{int(time.time() // 60)}", 1000, ex=120)
+    await used_up_rate(redis, USER)
     limited = await refusal(jobs.CreateJob(request(USER)))
     assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     await nothing_happened(db, billing, 100)
@@ -185,14 +195,48 @@ async def test_the_creation_rate_limit_refuses_without_charging(
     await user_with(billing, billing_admin, USER + 1, 100)
     await billing_admin.SetBanned(bpb.SetBannedRequest(telegram_id=USER + 1, banned=True,
                                                        reason="t"))  # fmt: skip
-    await redis.set(f"jobs:rate:{USER + 1}:{int(time.time() // 60)}", 1000, ex=120)
+    await used_up_rate(redis, USER + 1)
     blocked = await refusal(jobs.CreateJob(request(USER + 1)))
     assert blocked.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "blocked" in blocked.details()
-    await redis.set(f"jobs:rate:999999:{int(time.time() // 60)}", 1000, ex=120)
+    await used_up_rate(redis, 999999)
     unknown = await refusal(jobs.CreateJob(request(tg(999999))))
     assert unknown.code() == grpc.StatusCode.NOT_FOUND
     await nothing_happened(db, billing, 100)
+
+
+async def test_the_creation_rate_counts_the_last_sixty_seconds_whenever_the_minute_began(
+    job_env, billing, billing_admin, redis
+):
+    await user_with(billing, billing_admin, USER, 100)
+    strict = await create_jobs_server(
+        make_settings(JobSettings, job_env, CREATE_RATE_PER_MINUTE=2), "127.0.0.1:0"
+    )
+    await strict.start()
+    opened = channel(f"127.0.0.1:{strict.port}")
+    try:
+        stub = authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
+        # One creation 59.5 s ago (whatever calendar minute that was) and one now.
+        await redis.zadd(f"jobs:rate:{USER}", {"earlier": time.time() * 1000 - 59_500})
+        await stub.CreateJob(request(USER, "now"))
+        for _ in range(3):  # refused attempts take no slot: the wait does not grow
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CreateJob(request(USER, "one too many"))
+            limited = error_info(refused.value)
+            assert limited is not None and limited.reason == "RATE_LIMITED"
+            assert limited.metadata["limit_per_minute"] == "2"
+            assert limited.metadata["retry_after_seconds"] == "1"
+        await asyncio.sleep(0.6)  # the earlier creation leaves the window
+        await stub.CreateJob(request(USER, "in the freed slot"))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateJob(request(USER, "too many again"))
+        limited = error_info(refused.value)
+        assert limited is not None and limited.reason == "RATE_LIMITED"
+        assert 58 <= int(limited.metadata["retry_after_seconds"]) <= 60
+    finally:
+        await opened.close()
+        await strict.stop(0)
+    assert await balance(billing, USER) == 98
 
 
 async def test_bad_input_is_invalid_and_changes_nothing(jobs, billing, billing_admin, db):
