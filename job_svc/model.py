@@ -86,6 +86,8 @@ class Failure(StrEnum):
     EXPIRED = "expired"
     #: Our own code failed on it.
     INTERNAL = "internal"
+    #: The model does not take prompts in this language (Stability's: English only).
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
 
 
 class Charge(StrEnum):

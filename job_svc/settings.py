@@ -44,6 +44,13 @@ class JobSettings(ServiceSettings):
     #: Seconds between polls of a Veo long-running operation.
     GEMINI_POLL_SECONDS: float = Field(default=5.0, gt=0, le=60)
 
+    #: Stability AI: images from Stable Image Core (standard) and Ultra (PRO), edits by
+    #: SD 3.5 image-to-image with these models; no videos.
+    STABILITY_API_KEY: SecretStr = SecretStr("")
+    STABILITY_BASE_URL: str = "https://api.stability.ai"
+    STABILITY_EDIT_MODEL: str = "sd3.5-large-turbo"
+    STABILITY_EDIT_PRO_MODEL: str = "sd3.5-large"
+
     #: Local provider: seconds each call takes, share of calls that fail
     #: transiently, and the image side in pixels.
     LOCAL_LATENCY_SECONDS: float = Field(default=0.5, ge=0, le=600)

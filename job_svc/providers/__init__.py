@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from job_svc.model import Kind
 from job_svc.providers.base import (
@@ -37,26 +37,41 @@ __all__ = [
 ]
 
 #: Named in the settings but without an implementation in this build.
-_UNAVAILABLE = frozenset({"stability", "kling", "runway"})
+_UNAVAILABLE = frozenset({"kling", "runway"})
+
+
+def _provider_class(name: str) -> type[Provider]:
+    """The class of provider `name`, imported only when named (the SDKs are heavy)."""
+    if name == "local":
+        return LocalProvider
+    if name == "gemini":
+        from job_svc.providers.gemini import GeminiProvider
+
+        return GeminiProvider
+    if name == "stability":
+        from job_svc.providers.stability import StabilityProvider
+
+        return StabilityProvider
+    if name in _UNAVAILABLE:
+        raise ValueError(
+            f"provider {name!r} is not available in this build; use gemini, stability or local"
+        )
+    raise ValueError(f"unknown provider {name!r}; use gemini, stability or local")
 
 
 def build_provider(name: str, settings: JobSettings) -> Provider:
     """One provider by name, configured from `settings`."""
+    _check_key(name, settings)
+    cls: Any = _provider_class(name)
     if name == "local":
-        return LocalProvider(
+        return cls(  # type: ignore[no-any-return]
             latency_seconds=settings.LOCAL_LATENCY_SECONDS,
             failure_rate=settings.LOCAL_FAILURE_RATE,
             image_size=settings.LOCAL_IMAGE_SIZE,
         )
     if name == "gemini":
-        api_key = settings.GEMINI_API_KEY.get_secret_value()
-        if not api_key:
-            raise ValueError("provider 'gemini' needs GEMINI_API_KEY to be set")
-        # Imported here: google-genai is heavy and only this provider needs it.
-        from job_svc.providers.gemini import GeminiProvider
-
-        return GeminiProvider(
-            api_key=api_key,
+        return cls(  # type: ignore[no-any-return]
+            api_key=settings.GEMINI_API_KEY.get_secret_value(),
             base_url=settings.GEMINI_BASE_URL,
             image_model=settings.GEMINI_IMAGE_STANDARD_MODEL,
             pro_image_model=settings.GEMINI_IMAGE_PRO_MODEL,
@@ -64,9 +79,18 @@ def build_provider(name: str, settings: JobSettings) -> Provider:
             pro_video_model=settings.GEMINI_VIDEO_PRO_MODEL,
             poll_seconds=settings.GEMINI_POLL_SECONDS,
         )
-    if name in _UNAVAILABLE:
-        raise ValueError(f"provider {name!r} is not available in this build; use gemini or local")
-    raise ValueError(f"unknown provider {name!r}; use gemini or local")
+    return cls(  # type: ignore[no-any-return]
+        api_key=settings.STABILITY_API_KEY.get_secret_value(),
+        base_url=settings.STABILITY_BASE_URL,
+        edit_model=settings.STABILITY_EDIT_MODEL,
+        pro_edit_model=settings.STABILITY_EDIT_PRO_MODEL,
+    )
+
+
+def _check_key(name: str, settings: JobSettings) -> None:
+    keys = {"gemini": settings.GEMINI_API_KEY, "stability": settings.STABILITY_API_KEY}
+    if name in keys and not keys[name].get_secret_value():
+        raise ValueError(f"provider {name!r} needs {name.upper()}_API_KEY to be set")
 
 
 def build_providers(settings: JobSettings) -> dict[Kind, Provider]:
@@ -79,11 +103,13 @@ def build_providers(settings: JobSettings) -> dict[Kind, Provider]:
         Kind.EDIT: settings.PROVIDER_EDIT or settings.PROVIDER,
         Kind.VIDEO: settings.PROVIDER_VIDEO or settings.PROVIDER,
     }
-    for name in dict.fromkeys(names.values()):
-        if name not in ("local", "gemini"):
-            build_provider(name, settings)  # raises the explanation
-        if name == "gemini" and not settings.GEMINI_API_KEY.get_secret_value():
-            raise ValueError("provider 'gemini' needs GEMINI_API_KEY to be set")
+    for kind, name in names.items():
+        if kind.value not in _provider_class(name).aspect_ratios:
+            raise ValueError(
+                f"provider {name!r} does not make {kind.value} jobs; "
+                f"set PROVIDER_{kind.value.upper()} to one that does"
+            )
+        _check_key(name, settings)
     built: dict[str, Provider] = {}
     for name in names.values():
         if name not in built:

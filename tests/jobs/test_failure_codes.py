@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 
 from common.server.migrate import alembic_config
+from job_svc.model import Failure
 from tests.support.ids import tg
 from tests.support.migrations import database_at
 
@@ -72,6 +73,10 @@ async def test_the_upgrade_codes_the_failures_the_service_worded_itself(at_0003)
         assert coded[cancelled] is None
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE jobs.jobs SET failure = 'made_up' WHERE id = $1", cancelled)
+        for failure in Failure:  # the schema takes every code the service records
+            await conn.execute(
+                "UPDATE jobs.jobs SET failure = $1 WHERE id = $2", failure.value, cancelled
+            )
     finally:
         await conn.close()
     await asyncio.to_thread(

@@ -14,8 +14,10 @@ from common.clients import authorized, channel
 from job_svc.server import create_server
 from job_svc.settings import JobSettings
 from tests.fakes.gemini import API_KEY, FakeGemini, start_fake_gemini
+from tests.fakes.stability import API_KEY as STABILITY_KEY
+from tests.fakes.stability import start_fake_stability
 from tests.support.ids import tg
-from tests.support.jobs import balance, png, request, user_with
+from tests.support.jobs import balance, png, request, user_with, wait_for_status
 from tests.support.settings import SERVICE_TOKEN, make_settings
 
 USER = tg(5151)
@@ -140,3 +142,45 @@ async def test_offers_tell_prices_and_what_each_provider_accepts(jobs, gemini_jo
     assert clip.provider == "gemini" and clip.input_image == "optional"
     assert set(clip.aspect_ratios) == {"16:9", "9:16"}
     assert sorted(clip.durations_seconds) == [4, 6, 8]
+
+
+async def test_images_and_edits_on_stability_with_videos_elsewhere(
+    job_env: dict[str, str], start_worker: Any, billing: Any, billing_admin: Any
+) -> None:
+    async with start_fake_stability() as (fake, base_url):
+        overrides = {
+            "PROVIDER": "stability",
+            "PROVIDER_VIDEO": "local",
+            "STABILITY_API_KEY": STABILITY_KEY,
+            "STABILITY_BASE_URL": base_url,
+        }
+        service = await create_server(make_settings(JobSettings, job_env, **overrides),
+                                      "127.0.0.1:0")  # fmt: skip
+        await service.start()
+        opened = channel(f"127.0.0.1:{service.port}")
+        try:
+            jobs = authorized(jobs_pb2_grpc.JobServiceStub(opened), SERVICE_TOKEN)
+            await start_worker(**overrides)
+            await user_with(billing, billing_admin, USER, 100)
+            offers = {(o.kind, o.quality): o
+                      for o in (await jobs.ListOffers(pb.ListOffersRequest())).offers}  # fmt: skip
+            image = offers[(pb.JOB_KIND_IMAGE, pb.QUALITY_PRO)]
+            assert image.provider == "stability" and "21:9" in image.aspect_ratios
+            assert offers[(pb.JOB_KIND_VIDEO, pb.QUALITY_STANDARD)].provider == "local"
+            wide = (await jobs.CreateJob(request(
+                USER, "a wide valley", quality=pb.QUALITY_PRO,
+                options=pb.JobOptions(aspect_ratio="21:9"),
+            ))).job  # fmt: skip
+            done = await wait_for_status(jobs, wide, pb.JOB_STATUS_SUCCEEDED)
+            assert (done.results[0].width, done.results[0].height) == (64, 27)
+            assert fake.requests[-1].path == "/v2beta/stable-image/generate/ultra"
+            blocked = (await jobs.CreateJob(request(USER, "a fox moderation"))).job
+            failed = await wait_for_status(jobs, blocked, pb.JOB_STATUS_FAILED)
+            assert failed.failure == pb.JOB_FAILURE_SAFETY_BLOCK
+            russian = (await jobs.CreateJob(request(USER, "лиса в снегу language"))).job
+            failed = await wait_for_status(jobs, russian, pb.JOB_STATUS_FAILED)
+            assert failed.failure == pb.JOB_FAILURE_UNSUPPORTED_LANGUAGE
+            assert await balance(billing, USER) == 100 - image.price
+        finally:
+            await opened.close()
+            await service.stop(0)

@@ -20,8 +20,11 @@ from job_svc.providers import (
 )
 from job_svc.providers.gemini import GeminiProvider
 from job_svc.providers.local import render, to_png
+from job_svc.providers.stability import StabilityProvider
 from job_svc.settings import JobSettings
 from tests.fakes.gemini import API_KEY, FakeGemini, b64decode, start_fake_gemini
+from tests.fakes.stability import API_KEY as STABILITY_KEY
+from tests.fakes.stability import FakeStability, start_fake_stability
 
 SECRETS = {"SERVICE_TOKEN": "s" * 20, "ADMIN_API_TOKEN": "a" * 20}
 
@@ -563,6 +566,152 @@ async def test_build_providers_gemini_video_model_follows_quality() -> None:
         ]
 
 
+# --- stability against the fake ------------------------------------------------------------
+
+
+@pytest.fixture
+async def stability() -> AsyncIterator[tuple[FakeStability, StabilityProvider]]:
+    async with start_fake_stability() as (fake, base_url):
+        provider = StabilityProvider(
+            api_key=STABILITY_KEY, base_url=base_url, edit_model="sd3.5-large-turbo",
+            pro_edit_model="sd3.5-large",
+        )  # fmt: skip
+        yield fake, provider
+        await provider.close()
+
+
+async def test_stability_images_come_from_core_and_pro_ones_from_ultra(
+    stability: tuple[FakeStability, StabilityProvider],
+) -> None:
+    fake, provider = stability
+    result = await provider.generate_image(
+        "a lighthouse", pro=False, aspect_ratio="16:9", progress=no_progress
+    )
+    assert (result.mime_type, result.width, result.height) == ("image/png", 64, 36)
+    assert decode_image(result.data).size == (64, 36)
+    assert result.metadata["model"] == "stable-image-core" and result.metadata["seed"]
+    request = fake.requests[-1]
+    assert request.path == "/v2beta/stable-image/generate/core"
+    assert request.headers["authorization"] == f"Bearer {STABILITY_KEY}"
+    assert request.headers["accept"] == "application/json"
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    assert request.fields == {"prompt": "a lighthouse", "aspect_ratio": "16:9",
+                              "output_format": "png"}  # fmt: skip
+    tall = await provider.generate_image(
+        "a tower", pro=True, aspect_ratio="9:21", progress=no_progress
+    )
+    assert fake.requests[-1].path == "/v2beta/stable-image/generate/ultra"
+    assert (tall.width, tall.height) == (27, 64)
+
+
+async def test_stability_edits_crop_the_input_to_the_chosen_shape(
+    stability: tuple[FakeStability, StabilityProvider],
+) -> None:
+    fake, provider = stability
+    source = png_bytes((300, 200), (0, 200, 0), "JPEG")
+    result = await provider.edit_image(
+        "add snow", source, pro=False, aspect_ratio="1:1", progress=no_progress
+    )
+    request = fake.requests[-1]
+    assert request.path == "/v2beta/stable-image/generate/sd3"
+    assert request.fields["mode"] == "image-to-image" and request.fields["prompt"] == "add snow"
+    assert request.fields["model"] == "sd3.5-large-turbo" and request.fields["strength"] == "0.6"
+    assert "aspect_ratio" not in request.fields, "image-to-image takes the input's shape"
+    assert request.image is not None and decode_image(request.image).size == (200, 200)
+    assert (result.width, result.height) == (200, 200) and result.mime_type == "image/png"
+    await provider.edit_image(
+        "add snow", source, pro=True, aspect_ratio="16:9", progress=no_progress
+    )
+    request = fake.requests[-1]
+    assert request.fields["model"] == "sd3.5-large"
+    assert request.image is not None and decode_image(request.image).size == (300, 169)
+    # An input past the API's pixel limit is scaled down within it.
+    huge = png_bytes((4000, 4000), (10, 10, 200))
+    await provider.edit_image("add snow", huge, pro=False, aspect_ratio="1:1",
+                              progress=no_progress)  # fmt: skip
+    assert fake.requests[-1].image is not None
+    width, height = decode_image(fake.requests[-1].image).size
+    assert width == height and width * height <= 9_437_184
+
+
+#: A Stability answer and the failure it becomes.
+STABILITY_ERRORS = [
+    ("filtered", PermanentProviderError, Failure.SAFETY_BLOCK),
+    ("moderation", PermanentProviderError, Failure.SAFETY_BLOCK),
+    ("language", PermanentProviderError, Failure.UNSUPPORTED_LANGUAGE),
+    ("public-figure", PermanentProviderError, Failure.UNWORKABLE_PROMPT),
+    ("credits", PermanentProviderError, Failure.PROVIDER_REFUSED),
+    ("429", TransientProviderError, None),
+    ("500", TransientProviderError, None),
+    ("malformed", TransientProviderError, None),
+]
+
+
+@pytest.mark.parametrize(("scenario", "error", "failure"), STABILITY_ERRORS)
+async def test_stability_errors_are_permanent_or_transient_as_they_are(
+    stability: tuple[FakeStability, StabilityProvider],
+    scenario: str,
+    error: type[Exception],
+    failure: Failure | None,
+) -> None:
+    _, provider = stability
+    with pytest.raises(error) as raised:
+        await provider.generate_image(f"a fox {scenario}", pro=False, aspect_ratio="1:1",
+                                      progress=no_progress)  # fmt: skip
+    if failure is not None:
+        assert isinstance(raised.value, PermanentProviderError)
+        assert raised.value.failure == failure
+
+
+async def test_stability_refuses_what_it_cannot_make_before_calling_out(
+    stability: tuple[FakeStability, StabilityProvider],
+) -> None:
+    fake, provider = stability
+    with pytest.raises(PermanentProviderError) as refused:
+        await provider.generate_image("a fox", pro=False, aspect_ratio="4:3",
+                                      progress=no_progress)  # fmt: skip
+    assert refused.value.failure == Failure.BAD_INPUT and "choose 1:1, 16:9" in str(refused.value)
+    with pytest.raises(PermanentProviderError) as refused:
+        await provider.edit_image("x", png_bytes((40, 40), (1, 2, 3)), pro=False,
+                                  aspect_ratio="1:1", progress=no_progress)  # fmt: skip
+    assert "at least 64 px" in str(refused.value)
+    with pytest.raises(PermanentProviderError):
+        await provider.edit_image("x", b"not an image", pro=False, aspect_ratio="1:1",
+                                  progress=no_progress)  # fmt: skip
+    with pytest.raises(PermanentProviderError, match="does not make videos"):
+        await provider.generate_video("x", pro=False, aspect_ratio="16:9", duration_seconds=4,
+                                      image=None, progress=no_progress)  # fmt: skip
+    assert fake.requests == []
+
+
+async def test_stability_bad_key_is_permanent_and_unreachable_is_transient() -> None:
+    async with start_fake_stability() as (_, base_url):
+        wrong = StabilityProvider(api_key="sk-wrong", base_url=base_url, edit_model="m",
+                                  pro_edit_model="m")  # fmt: skip
+        with pytest.raises(PermanentProviderError) as refused:
+            await wrong.generate_image("a fox", pro=False, aspect_ratio="1:1",
+                                       progress=no_progress)  # fmt: skip
+        assert refused.value.failure == Failure.PROVIDER_REFUSED
+        await wrong.close()
+    gone = StabilityProvider(api_key=STABILITY_KEY, base_url="http://127.0.0.1:9",
+                             edit_model="m", pro_edit_model="m")  # fmt: skip
+    with pytest.raises(TransientProviderError):
+        await gone.generate_image("a fox", pro=False, aspect_ratio="1:1", progress=no_progress)
+    await gone.close()
+
+
+async def test_stability_retry_once_succeeds(
+    stability: tuple[FakeStability, StabilityProvider],
+) -> None:
+    _, provider = stability
+    with pytest.raises(TransientProviderError):
+        await provider.generate_image("a fox 429-once", pro=False, aspect_ratio="1:1",
+                                      progress=no_progress)  # fmt: skip
+    result = await provider.generate_image("a fox 429-once", pro=False, aspect_ratio="1:1",
+                                           progress=no_progress)  # fmt: skip
+    assert result.mime_type == "image/png"
+
+
 async def test_build_providers_defaults_to_one_shared_local() -> None:
     providers = build_providers(JobSettings(**SECRETS, PROVIDER="local", LOCAL_IMAGE_SIZE=64))
     assert set(providers) == {"image", "edit", "video"}
@@ -592,7 +741,7 @@ async def test_build_providers_honours_overrides() -> None:
         await providers["video"].close()
 
 
-@pytest.mark.parametrize("name", ["stability", "kling", "runway"])
+@pytest.mark.parametrize("name", ["kling", "runway"])
 async def test_build_providers_refuses_unavailable(name: str) -> None:
     with pytest.raises(ValueError, match=f"provider '{name}' is not available in this build"):
         build_providers(JobSettings(**SECRETS, PROVIDER="local", PROVIDER_EDIT=name))
@@ -601,3 +750,20 @@ async def test_build_providers_refuses_unavailable(name: str) -> None:
 async def test_build_providers_gemini_needs_key() -> None:
     with pytest.raises(ValueError, match="GEMINI_API_KEY"):
         build_providers(JobSettings(**SECRETS, PROVIDER="gemini", GEMINI_API_KEY=""))
+
+
+async def test_build_providers_stability_needs_a_key_and_makes_no_videos() -> None:
+    with pytest.raises(ValueError, match="STABILITY_API_KEY"):
+        build_providers(JobSettings(**SECRETS, PROVIDER="local", PROVIDER_IMAGE="stability"))
+    with pytest.raises(ValueError, match="'stability' does not make video jobs; set PROVIDER_VI"):
+        build_providers(JobSettings(**SECRETS, PROVIDER="stability", STABILITY_API_KEY="k" * 20))
+    providers = build_providers(
+        JobSettings(**SECRETS, PROVIDER="stability", PROVIDER_VIDEO="local",
+                    STABILITY_API_KEY="k" * 20)
+    )  # fmt: skip
+    try:
+        assert providers["image"] is providers["edit"]
+        assert isinstance(providers["image"], StabilityProvider)
+        assert providers["video"].name == "local"
+    finally:
+        await providers["image"].close()

@@ -44,6 +44,7 @@ class JobFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_FAILURE_TOO_MANY_ATTEMPTS: _ClassVar[JobFailure]
     JOB_FAILURE_EXPIRED: _ClassVar[JobFailure]
     JOB_FAILURE_INTERNAL: _ClassVar[JobFailure]
+    JOB_FAILURE_UNSUPPORTED_LANGUAGE: _ClassVar[JobFailure]
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_IMAGE: JobKind
 JOB_KIND_EDIT: JobKind
@@ -67,6 +68,7 @@ JOB_FAILURE_PROVIDER_GONE: JobFailure
 JOB_FAILURE_TOO_MANY_ATTEMPTS: JobFailure
 JOB_FAILURE_EXPIRED: JobFailure
 JOB_FAILURE_INTERNAL: JobFailure
+JOB_FAILURE_UNSUPPORTED_LANGUAGE: JobFailure
 
 class JobOptions(_message.Message):
     __slots__ = ("aspect_ratio", "duration_seconds")
