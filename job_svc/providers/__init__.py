@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from job_svc.model import Kind
 from job_svc.providers.base import (
@@ -62,15 +63,15 @@ def _provider_class(name: str) -> type[Provider]:
 def build_provider(name: str, settings: JobSettings) -> Provider:
     """One provider by name, configured from `settings`."""
     _check_key(name, settings)
-    cls: Any = _provider_class(name)
+    cls: Callable[..., Provider] = _provider_class(name)
     if name == "local":
-        return cls(  # type: ignore[no-any-return]
+        return cls(
             latency_seconds=settings.LOCAL_LATENCY_SECONDS,
             failure_rate=settings.LOCAL_FAILURE_RATE,
             image_size=settings.LOCAL_IMAGE_SIZE,
         )
     if name == "gemini":
-        return cls(  # type: ignore[no-any-return]
+        return cls(
             api_key=settings.GEMINI_API_KEY.get_secret_value(),
             base_url=settings.GEMINI_BASE_URL,
             image_model=settings.GEMINI_IMAGE_STANDARD_MODEL,
@@ -79,7 +80,7 @@ def build_provider(name: str, settings: JobSettings) -> Provider:
             pro_video_model=settings.GEMINI_VIDEO_PRO_MODEL,
             poll_seconds=settings.GEMINI_POLL_SECONDS,
         )
-    return cls(  # type: ignore[no-any-return]
+    return cls(
         api_key=settings.STABILITY_API_KEY.get_secret_value(),
         base_url=settings.STABILITY_BASE_URL,
         edit_model=settings.STABILITY_EDIT_MODEL,
