@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from job_svc.providers.local import edit, make_image, make_video
+from tests.fakes.server import Scenarios, serve
 
 API_KEY = "test-gemini-key-0123456789"
 SCENARIOS = (
@@ -155,29 +156,16 @@ class _Operation:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(Scenarios):
     """State and scenario control of one fake server."""
 
     api_key: str = API_KEY
     #: Keyword in a prompt → scenario name; every scenario name is also its own keyword.
     scenarios: dict[str, str] = field(default_factory=lambda: {s: s for s in SCENARIOS})
-    #: A scenario for every call, whatever the prompt says.
-    force: str | None = None
     #: Fetches a "slow" video operation needs before it is done.
     slow_polls: int = 3
     requests: list[RecordedRequest] = field(default_factory=list)
     operations: dict[str, _Operation] = field(default_factory=dict)
-    _served: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def scenario_for(self, prompt: str) -> str | None:
-        if self.force is not None:
-            return self.force
-        lowered = prompt.lower()
-        # Longest keyword first, so "429-once" wins over "429".
-        for keyword in sorted(self.scenarios, key=len, reverse=True):
-            if keyword.lower() in lowered:
-                return self.scenarios[keyword]
-        return None
 
     def paths(self) -> list[str]:
         return [request.path for request in self.requests]
@@ -221,9 +209,7 @@ class FakeGemini:
         if scenario in _QUOTA_DETAILS:
             return _error(429, QUOTA_MESSAGE, _QUOTA_DETAILS[scenario])
         if scenario in ("429-once", "500-once"):
-            served = self._served.get((scenario, prompt), 0)
-            self._served[(scenario, prompt)] = served + 1
-            if served == 0:
+            if self.first_time(scenario, prompt):
                 return _error(int(scenario[:3]), "The service is busy; try again later.")
         if scenario == "malformed":
             return web.Response(text='{"candidates": [', content_type="application/json")
@@ -343,14 +329,5 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 async def start_fake_gemini() -> AsyncIterator[tuple[FakeGemini, str]]:
     """Run a fake on 127.0.0.1 on a free port; yields it and its base URL."""
     fake = FakeGemini()
-    app = web.Application(client_max_size=32 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield fake, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(fake.handle, client_max_size=32 * 1024 * 1024) as base_url:
+        yield fake, base_url

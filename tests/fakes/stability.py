@@ -52,6 +52,7 @@ from aiohttp import web
 from PIL import Image, ImageFilter, ImageOps
 
 from job_svc.providers.local import edit, make_image
+from tests.fakes.server import Scenarios, serve
 
 API_KEY = "sk-test-stability-key-0123456789"
 #: The endpoints: POST {base}{GENERATE_PATH}{service}.
@@ -156,30 +157,17 @@ class _Input:
 
 
 @dataclass
-class FakeStability:
+class FakeStability(Scenarios):
     """State and scenario control of one fake server."""
 
     api_key: str = API_KEY
     #: Keyword in a prompt → scenario name; every scenario name is also its own keyword.
     scenarios: dict[str, str] = field(default_factory=lambda: {s: s for s in SCENARIOS})
-    #: A scenario for every call, whatever the prompt says.
-    force: str | None = None
     #: How long a "slow" generation takes.
     slow_seconds: float = 2.0
     #: Longer side in pixels of a text-to-image result (small, so tests stay quick).
     long_side: int = 64
     requests: list[RecordedRequest] = field(default_factory=list)
-    _served: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def scenario_for(self, prompt: str) -> str | None:
-        if self.force is not None:
-            return self.force
-        lowered = prompt.lower()
-        # Longest keyword first, so "429-once" wins over "429".
-        for keyword in sorted(self.scenarios, key=len, reverse=True):
-            if keyword.lower() in lowered:
-                return self.scenarios[keyword]
-        return None
 
     def paths(self) -> list[str]:
         return [request.path for request in self.requests]
@@ -249,9 +237,7 @@ class FakeStability:
         if scenario == "500":
             return _error(500, "internal_error", [INTERNAL_MESSAGE])
         if scenario in ("429-once", "500-once"):
-            served = self._served.get((scenario, prompt), 0)
-            self._served[(scenario, prompt)] = served + 1
-            if served == 0:
+            if self.first_time(scenario, prompt):
                 if scenario == "429-once":
                     return _error(429, "rate_limit_exceeded", [RATE_LIMIT_MESSAGE])
                 return _error(500, "internal_error", [INTERNAL_MESSAGE])
@@ -437,14 +423,5 @@ async def start_fake_stability() -> AsyncIterator[tuple[FakeStability, str]]:
     """Run a fake on 127.0.0.1 on a free port; yields it and its base URL."""
     fake = FakeStability()
     # Above the service's own 10 MiB limit, so the fake can answer 413 itself.
-    app = web.Application(client_max_size=4 * MAX_BODY)
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield fake, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(fake.handle, client_max_size=4 * MAX_BODY) as base_url:
+        yield fake, base_url
