@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from PIL import Image, ImageOps
 
 from job_svc.model import Failure
 
@@ -132,3 +135,35 @@ def sniff_image_mime(data: bytes) -> str | None:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
     return None
+
+
+#: The picture formats an input image may have.
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
+#: What a person is told of an input image no provider can read (migration 0004 matches
+#: these words to code old failures).
+UNREADABLE_INPUT = "the input image could not be read (send a PNG, JPEG or WebP picture)"
+
+
+def unreadable_input() -> PermanentProviderError:
+    return PermanentProviderError(UNREADABLE_INPUT, Failure.BAD_INPUT)
+
+
+def open_upright(data: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
+    """An input image decoded, turned as its EXIF says and in RGB; with `draft`, a JPEG
+    decodes at the smallest scale still that large (much faster)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as source:
+            if draft is not None:
+                source.draft("RGB", draft)
+            return ImageOps.exif_transpose(source).convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise unreadable_input() from exc
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the image header; (0, 0) if unreadable: the bytes still count."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 0, 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 from collections.abc import Awaitable, Mapping
@@ -14,7 +13,6 @@ import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from PIL import Image
 
 from job_svc.model import Failure
 from job_svc.providers.base import (
@@ -23,7 +21,9 @@ from job_svc.providers.base import (
     Progress,
     TransientProviderError,
     check_choice,
+    image_size,
     sniff_image_mime,
+    unreadable_input,
 )
 
 #: Why a candidate stopped, in words a person can act on; every one is permanent.
@@ -201,7 +201,7 @@ class GeminiProvider:
         for part in parts:
             blob = part.inline_data
             if blob is not None and blob.data and (blob.mime_type or "").startswith("image/"):
-                width, height = _image_size(blob.data)
+                width, height = image_size(blob.data)
                 meta = {"provider": self.name, "model": model, "finish_reason": finish}
                 meta["quality"] = "pro" if pro else "standard"
                 return MediaResult(blob.data, blob.mime_type or "image/png", width, height, meta)
@@ -329,20 +329,8 @@ def _enum_name(value: Any) -> str:
 def _input_mime(image: bytes) -> str:
     mime = sniff_image_mime(image)
     if mime is None:
-        raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)",
-            Failure.BAD_INPUT,
-        )
+        raise unreadable_input()
     return mime
-
-
-def _image_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the image header; (0, 0) if unreadable: the bytes still count."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return 0, 0
 
 
 def _video_size(ratio: str) -> tuple[int, int]:

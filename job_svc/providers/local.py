@@ -25,6 +25,7 @@ from job_svc.providers.base import (
     Progress,
     TransientProviderError,
     check_choice,
+    open_upright,
     parse_ratio,
 )
 
@@ -35,7 +36,6 @@ _INLINE_PIXELS = 128 * 128
 _INLINE_INPUT_BYTES = 32 * 1024
 _FORBIDDEN = re.compile(r"\bforbidden\b", re.IGNORECASE)
 _FLAKY = re.compile(r"\bflaky:(\d+)\b", re.IGNORECASE)
-_EDIT_FORMATS = ("PNG", "JPEG", "WEBP")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -116,16 +116,7 @@ def make_image(
 
 def open_input(data: bytes, size: tuple[int, int]) -> Image.Image:
     """The input image decoded, upright, RGB and cropped to `size`."""
-    try:
-        with Image.open(io.BytesIO(data), formats=_EDIT_FORMATS) as source:
-            source.draft("RGB", size)  # JPEG decodes at a reduced scale: much faster
-            upright = ImageOps.exif_transpose(source).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)",
-            Failure.BAD_INPUT,
-        ) from exc
-    return ImageOps.fit(upright, size, Image.Resampling.BILINEAR)
+    return ImageOps.fit(open_upright(data, draft=size), size, Image.Resampling.BILINEAR)
 
 
 def edit(

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from job_svc.model import Failure
 from job_svc.providers.base import (
@@ -23,6 +23,8 @@ from job_svc.providers.base import (
     Progress,
     TransientProviderError,
     check_choice,
+    image_size,
+    open_upright,
     parse_ratio,
     sniff_image_mime,
 )
@@ -135,7 +137,7 @@ class StabilityProvider:
         mime = sniff_image_mime(data)
         if mime is None:
             raise TransientProviderError("the image service sent a reply that is not an image")
-        width, height = _size(data)
+        width, height = image_size(data)
         seed = answer.get("seed")
         if seed is not None:
             metadata = {**metadata, "seed": str(seed)}
@@ -179,47 +181,21 @@ def _raise_for(response: httpx.Response) -> NoReturn:
 def _shaped(image: bytes, aspect_ratio: str) -> bytes:
     """The input cropped about its centre to `aspect_ratio` and scaled within the API's
     pixel limits, as PNG (the result keeps the shape of what it is given)."""
-    if sniff_image_mime(image) is None:
-        raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)",
-            Failure.BAD_INPUT,
-        )
-    try:
-        with Image.open(io.BytesIO(image)) as opened:
-            picture = opened.convert("RGBA" if opened.mode in ("RGBA", "LA", "P") else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise PermanentProviderError(
-            "the input image could not be read (send a PNG, JPEG or WebP picture)",
-            Failure.BAD_INPUT,
-        ) from None
+    picture = open_upright(image)
     across, down = parse_ratio(aspect_ratio)
     width, height = picture.size
-    if width * down > height * across:  # too wide: trim the sides
-        crop = round(height * across / down)
-        box = ((width - crop) // 2, 0, (width - crop) // 2 + crop, height)
-    else:  # too tall: trim top and bottom
-        crop = round(width * down / across)
-        box = (0, (height - crop) // 2, width, (height - crop) // 2 + crop)
-    picture = picture.crop(box)
-    scale = min(1.0, math.sqrt(_MAX_INPUT_PIXELS / (picture.width * picture.height)))
-    if min(picture.size) * scale < _MIN_INPUT_SIDE:
+    if width * down > height * across:  # too wide: the sides go
+        width = round(height * across / down)
+    else:  # too tall: top and bottom go
+        height = round(width * down / across)
+    scale = min(1.0, math.sqrt(_MAX_INPUT_PIXELS / (width * height)))
+    size = (int(width * scale), int(height * scale))
+    if min(size) < _MIN_INPUT_SIDE:
         raise PermanentProviderError(
             f"the input image is too small: at least {_MIN_INPUT_SIDE} px a side after "
             f"cropping it to {aspect_ratio}",
             Failure.BAD_INPUT,
         )
-    if scale < 1.0:
-        size = (int(picture.width * scale), int(picture.height * scale))
-        picture = picture.resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    picture.save(out, format="PNG")
+    ImageOps.fit(picture, size, Image.Resampling.LANCZOS).save(out, format="PNG")
     return out.getvalue()
-
-
-def _size(data: bytes) -> tuple[int, int]:
-    """Width and height from the image header; (0, 0) if unreadable: the bytes still count."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError):
-        return 0, 0
